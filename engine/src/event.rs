@@ -1,0 +1,132 @@
+//! Events as the engine receives them: who did what to whom, when, with
+//! typed attributes. This is the engine's own type; rules see it through the
+//! contract's `event` resource, one attribute at a time.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of thing an entity is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    /// A user account.
+    Account,
+    /// A group chat.
+    Group,
+}
+
+/// An account or a group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Entity {
+    /// Account or group.
+    pub kind: EntityKind,
+    /// The platform's id for it.
+    pub id: String,
+}
+
+impl Entity {
+    /// An account with this id.
+    pub fn account(id: impl Into<String>) -> Self {
+        Entity {
+            kind: EntityKind::Account,
+            id: id.into(),
+        }
+    }
+
+    /// A group with this id.
+    pub fn group(id: impl Into<String>) -> Self {
+        Entity {
+            kind: EntityKind::Group,
+            id: id.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            EntityKind::Account => "account",
+            EntityKind::Group => "group",
+        };
+        write!(f, "{kind}:{}", self.id)
+    }
+}
+
+/// A typed attribute value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Value {
+    /// A signed integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// UTF-8 text.
+    Text(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// A list of integers.
+    IntList(Vec<i64>),
+    /// A list of floats.
+    FloatList(Vec<f64>),
+    /// A list of booleans.
+    BoolList(Vec<bool>),
+    /// A list of texts.
+    TextList(Vec<String>),
+    /// A list of byte strings.
+    BytesList(Vec<Vec<u8>>),
+}
+
+/// One event: an action an actor took, possibly aimed at a target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per event, chosen by the client; repeats are the same event.
+    pub id: String,
+    /// A dotted kind such as `message.forwarded`.
+    pub kind: String,
+    /// When it happened, in milliseconds since the Unix epoch. Rules see
+    /// this as "now"; the engine's wall clock never reaches them.
+    pub occurred_at_ms: i64,
+    /// Who acted.
+    pub actor: Entity,
+    /// Whom or what the action was aimed at.
+    #[serde(default)]
+    pub target: Option<Entity>,
+    /// Typed attributes, in the order the client sent them.
+    #[serde(default)]
+    pub attributes: Vec<(String, Value)>,
+}
+
+impl Event {
+    /// An event with no target and no attributes.
+    pub fn new(id: impl Into<String>, kind: impl Into<String>, occurred_at_ms: i64, actor: Entity) -> Self {
+        Event {
+            id: id.into(),
+            kind: kind.into(),
+            occurred_at_ms,
+            actor,
+            target: None,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// Set the target.
+    pub fn with_target(mut self, target: Entity) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// Add an attribute.
+    pub fn with(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.attributes.push((name.into(), value));
+        self
+    }
+
+    /// The first attribute with this name.
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+}

@@ -1,0 +1,23 @@
+//! Enforcer: a gRPC engine that runs sandboxed WebAssembly rules over account
+//! and group behaviour on a messaging platform, combines their verdicts under
+//! a policy and issues enforcement decisions.
+//!
+//! This crate is the engine. The pieces so far:
+//!
+//! * [`runtime`]: the wasm sandbox that loads rules and runs them under fuel,
+//!   deadline, memory and stack budgets, reusing warm instances that are
+//!   reset after every call.
+//! * [`router`]: the rule set, which sends each event only to the rules that
+//!   subscribe to its kind.
+//! * [`event`], [`verdict`], [`manifest`]: the engine's own types for what
+//!   goes into and comes out of a rule.
+//! * [`state`]: what rules may read of the engine's state.
+//! * [`examples`]: the example rules, built into the engine.
+
+pub mod event;
+pub mod examples;
+pub mod manifest;
+pub mod router;
+pub mod runtime;
+pub mod state;
+pub mod verdict;

@@ -1,0 +1,150 @@
+//! A rule's manifest as the engine keeps it: what the rule is, which events
+//! it wants and which counters it needs, validated at load.
+
+use serde::{Deserialize, Serialize};
+
+/// How a counter aggregates the events it sees.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// The number of matching events.
+    Count,
+    /// The sum of an integer attribute.
+    Sum(String),
+    /// The number of distinct values of an attribute.
+    Distinct(String),
+}
+
+/// Whose counter a matching event updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterKey {
+    /// The event's actor.
+    Actor,
+    /// The event's target.
+    Target,
+}
+
+/// A behaviour counter a rule needs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CounterSpec {
+    /// The name the rule reads it by.
+    pub name: String,
+    /// Event kinds that update it.
+    pub event_kinds: Vec<String>,
+    /// Whose counter an event updates.
+    pub key: CounterKey,
+    /// What it adds up.
+    pub aggregation: Aggregation,
+    /// The longest window the rule reads, in seconds.
+    pub window_seconds: u32,
+}
+
+/// What a rule is and what it needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Unique name in a rule set.
+    pub name: String,
+    /// The rule's own version string.
+    pub version: String,
+    /// Event kinds the rule is given.
+    pub event_kinds: Vec<String>,
+    /// Counters it reads.
+    pub counters: Vec<CounterSpec>,
+}
+
+/// Longest accepted rule name, counter name or event kind, in bytes.
+const MAX_NAME_BYTES: usize = 128;
+
+impl Manifest {
+    /// Check what the engine relies on: names that are usable as keys, at
+    /// least one event kind, counters with unique names and real windows.
+    pub fn validate(&self) -> Result<(), String> {
+        check_name("rule name", &self.name)?;
+        if self.version.len() > MAX_NAME_BYTES {
+            return Err(format!("version is over {MAX_NAME_BYTES} bytes"));
+        }
+        if self.event_kinds.is_empty() {
+            return Err("subscribes to no event kinds, so it would never run".into());
+        }
+        for kind in &self.event_kinds {
+            check_name("event kind", kind)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for counter in &self.counters {
+            check_name("counter name", &counter.name)?;
+            if !seen.insert(counter.name.as_str()) {
+                return Err(format!("declares counter `{}` twice", counter.name));
+            }
+            if counter.window_seconds == 0 {
+                return Err(format!("counter `{}` has a zero-second window", counter.name));
+            }
+            if counter.event_kinds.is_empty() {
+                return Err(format!("counter `{}` counts no event kinds", counter.name));
+            }
+            for kind in &counter.event_kinds {
+                check_name("event kind", kind)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("has an empty {what}"));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!("{what} `{}…` is over {MAX_NAME_BYTES} bytes", &name[..32.min(name.len())]));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
+        return Err(format!(
+            "{what} `{name}` contains {c:?}; use letters, digits and - _ . :"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "r".into(),
+            version: "1".into(),
+            event_kinds: vec!["message.sent".into()],
+            counters: vec![CounterSpec {
+                name: "sent".into(),
+                event_kinds: vec!["message.sent".into()],
+                key: CounterKey::Actor,
+                aggregation: Aggregation::Count,
+                window_seconds: 60,
+            }],
+        }
+    }
+
+    #[test]
+    fn accepts_a_sound_manifest() {
+        assert_eq!(manifest().validate(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_what_the_engine_cannot_use() {
+        let mut m = manifest();
+        m.event_kinds.clear();
+        assert!(m.validate().unwrap_err().contains("no event kinds"));
+
+        let mut m = manifest();
+        m.counters.push(m.counters[0].clone());
+        assert!(m.validate().unwrap_err().contains("twice"));
+
+        let mut m = manifest();
+        m.counters[0].window_seconds = 0;
+        assert!(m.validate().unwrap_err().contains("zero-second"));
+
+        let mut m = manifest();
+        m.name = "has space".into();
+        assert!(m.validate().unwrap_err().contains("' '"));
+    }
+}

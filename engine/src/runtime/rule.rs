@@ -1,0 +1,270 @@
+//! A loaded rule: its identity, its manifest, and a pool of warm instances
+//! that calls borrow one at a time. A call never fails the engine: whatever
+//! the rule does, the caller gets a [`RuleOutcome`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wasmtime::Store;
+use wasmtime::component::Resource;
+
+use super::contract::bindings::{IsolatedRule, IsolatedRulePre};
+use super::convert::{manifest_from_wit, verdict_from_wit};
+use super::host::{Declarations, EVENT_REP, HostCallError, HostState};
+use super::isolation::shadow_memory_bytes;
+use super::{LoadError, RuntimeConfig, RuntimeInner};
+use crate::event::Event;
+use crate::manifest::Manifest;
+use crate::runtime::limits::Limits;
+use crate::state::StateView;
+use crate::verdict::{RuleError, RuleOutcome, Verdict};
+
+/// Idle instances kept per rule; more are dropped when returned. Enough for
+/// every worker thread of a busy engine to find one warm.
+const MAX_IDLE_INSTANCES: usize = 64;
+
+/// A rule ready to evaluate events, safe to share between threads.
+pub struct LoadedRule {
+    runtime: Arc<RuntimeInner>,
+    pre: IsolatedRulePre<HostState>,
+    manifest: Manifest,
+    sha256: String,
+    wasm_bytes: usize,
+    limits: Limits,
+    name: Arc<str>,
+    declarations: Arc<Declarations>,
+    idle: Mutex<Vec<WarmInstance>>,
+}
+
+/// One instance of a rule with its store.
+struct WarmInstance {
+    store: Store<HostState>,
+    bindings: IsolatedRule,
+}
+
+impl LoadedRule {
+    pub(crate) fn new(
+        runtime: Arc<RuntimeInner>,
+        pre: IsolatedRulePre<HostState>,
+        sha256: String,
+        wasm_bytes: usize,
+        limits: Limits,
+    ) -> Result<Self, LoadError> {
+        let mut rule = LoadedRule {
+            runtime,
+            pre,
+            manifest: Manifest {
+                name: String::new(),
+                version: String::new(),
+                event_kinds: Vec::new(),
+                counters: Vec::new(),
+            },
+            sha256,
+            wasm_bytes,
+            limits,
+            name: Arc::from("(loading)"),
+            declarations: Arc::new(Declarations::default()),
+            idle: Mutex::new(Vec::new()),
+        };
+        let (mut first, manifest) = rule
+            .instantiate()
+            .map_err(|e| LoadError::Manifest(e.to_string()))?;
+        manifest.validate().map_err(LoadError::Manifest)?;
+        rule.name = Arc::from(manifest.name.as_str());
+        rule.declarations = Arc::new(Declarations {
+            counters: manifest
+                .counters
+                .iter()
+                .map(|c| (c.name.clone(), c.window_seconds))
+                .collect(),
+        });
+        rule.manifest = manifest;
+        first.store.data_mut().rule_name = rule.name.clone();
+        first.store.data_mut().declarations = rule.declarations.clone();
+        rule.idle.get_mut().expect("not shared yet").push(first);
+        Ok(rule)
+    }
+
+    /// The rule's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The rule's name.
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// The sha256 of the wasm it was loaded from, in hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The size of the wasm it was loaded from.
+    pub fn wasm_bytes(&self) -> usize {
+        self.wasm_bytes
+    }
+
+    /// The budgets its calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the rule subscribes to this event kind.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.manifest.event_kinds.iter().any(|k| k == kind)
+    }
+
+    /// Make an instance and run its first call, `manifest`, which also takes
+    /// the instance's reset snapshot. Returns the manifest it reported.
+    fn instantiate(&self) -> Result<(WarmInstance, Manifest), RuleError> {
+        let hard_cap = shadow_memory_bytes(self.limits.max_memory_bytes);
+        let state = HostState::new(self.name.clone(), self.declarations.clone(), &self.limits, hard_cap);
+        let mut store = Store::new(&self.runtime.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let unavailable = |e: wasmtime::Error| RuleError::Unavailable {
+            message: format!("{e:#}"),
+        };
+        // Instantiation runs wasm (the component's start-up shims), so the
+        // budgets apply from here on.
+        arm(&mut store, &self.runtime.config, &self.limits)?;
+        let bindings = self.pre.instantiate(&mut store).map_err(unavailable)?;
+        let mut instance = WarmInstance { store, bindings };
+        arm(&mut instance.store, &self.runtime.config, &self.limits)?;
+        let manifest = instance.bindings.call_manifest(&mut instance.store);
+        let manifest = manifest.map_err(|e| classify(e, instance.store.data(), &self.limits))?;
+        Ok((instance, manifest_from_wit(manifest)))
+    }
+
+    /// A fresh instance for a call, checked to describe the same rule.
+    fn fresh_instance(&self) -> Result<WarmInstance, RuleError> {
+        let (instance, manifest) = self.instantiate()?;
+        if manifest != self.manifest {
+            return Err(RuleError::BadOutput {
+                message: "a new instance reported a different manifest".into(),
+            });
+        }
+        Ok(instance)
+    }
+
+    /// Evaluate one event. The event must be of a kind the rule wants; the
+    /// router guarantees that, and a rule given another kind simply judges it.
+    pub fn evaluate(&self, event: &Arc<Event>, state: &Arc<dyn StateView>) -> RuleOutcome {
+        let started = Instant::now();
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let (result, fuel_used) = match idle.map_or_else(|| self.fresh_instance(), Ok) {
+            Ok(mut instance) => {
+                let (result, fuel_used, keep) =
+                    instance.evaluate(event, state, &self.runtime.config, &self.limits);
+                if keep && self.runtime.config.reuse_instances {
+                    if let Ok(mut idle) = self.idle.lock() {
+                        if idle.len() < MAX_IDLE_INSTANCES {
+                            idle.push(instance);
+                        }
+                    }
+                }
+                (result, fuel_used)
+            }
+            Err(error) => (Err(error), 0),
+        };
+        RuleOutcome {
+            rule: self.manifest.name.clone(),
+            version: self.manifest.version.clone(),
+            sha256: self.sha256.clone(),
+            result,
+            fuel_used,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+impl WarmInstance {
+    /// Run `evaluate` on this instance. Returns the verdict or error, the
+    /// fuel used, and whether the instance may be reused.
+    fn evaluate(
+        &mut self,
+        event: &Arc<Event>,
+        state: &Arc<dyn StateView>,
+        config: &RuntimeConfig,
+        limits: &Limits,
+    ) -> (Result<Verdict, RuleError>, u64, bool) {
+        if let Err(error) = arm(&mut self.store, config, limits) {
+            return (Err(error), 0, false);
+        }
+        self.store.data_mut().begin(event.clone(), state.clone());
+        let returned = self
+            .bindings
+            .call_evaluate(&mut self.store, Resource::new_borrow(EVENT_REP));
+        let fuel_used = if config.metering.fuel() {
+            limits.fuel - self.store.get_fuel().unwrap_or(0)
+        } else {
+            0
+        };
+        let data = self.store.data_mut();
+        data.end();
+        match returned {
+            // The instance reset itself in post-return; it is reusable unless
+            // the call grew its memory, which the reset cannot undo.
+            Ok(verdict) => {
+                let keep = !data.memory_grew;
+                (verdict_from_wit(verdict, limits.max_output_bytes), fuel_used, keep)
+            }
+            // A trapped instance is left mid-call and is never entered again.
+            Err(error) => (Err(classify(error, data, limits)), fuel_used, false),
+        }
+    }
+}
+
+/// Set the budgets for the next call on a store.
+fn arm(store: &mut Store<HostState>, config: &RuntimeConfig, limits: &Limits) -> Result<(), RuleError> {
+    if config.metering.fuel() {
+        store.set_fuel(limits.fuel).map_err(|e| RuleError::Unavailable {
+            message: format!("{e:#}"),
+        })?;
+    }
+    if config.metering.epoch() {
+        store.set_epoch_deadline(deadline_ticks(limits, config.epoch_tick));
+        store.epoch_deadline_trap();
+    }
+    Ok(())
+}
+
+/// The epoch deadline in ticks of the runtime's epoch clock, plus one
+/// because the first tick may come at once.
+fn deadline_ticks(limits: &Limits, tick: std::time::Duration) -> u64 {
+    let tick = tick.as_micros().max(1);
+    limits.deadline.as_micros().div_ceil(tick) as u64 + 1
+}
+
+/// Name the failure of a call precisely.
+fn classify(error: wasmtime::Error, state: &HostState, limits: &Limits) -> RuleError {
+    if let Some(host) = error.downcast_ref::<HostCallError>() {
+        return RuleError::HostCall {
+            message: host.0.clone(),
+        };
+    }
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        use wasmtime::Trap;
+        return match trap {
+            Trap::OutOfFuel => RuleError::OutOfFuel { budget: limits.fuel },
+            Trap::Interrupt => RuleError::Deadline {
+                limit_ms: limits.deadline.as_millis() as u64,
+            },
+            Trap::StackOverflow => RuleError::StackOverflow,
+            _ if state.limiter.denied => RuleError::OutOfMemory {
+                limit_bytes: limits.max_memory_bytes,
+            },
+            Trap::UnreachableCodeReached if state.panic_message.is_some() => RuleError::Panic {
+                message: state.panic_message.clone().unwrap_or_default(),
+            },
+            other => RuleError::Trap {
+                message: other.to_string(),
+            },
+        };
+    }
+    // What is left is the canonical ABI refusing what the rule handed back:
+    // an out-of-bounds pointer, invalid UTF-8, a bad discriminant.
+    RuleError::BadOutput {
+        message: format!("{error:#}"),
+    }
+}

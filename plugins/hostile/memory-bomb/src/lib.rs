@@ -1,0 +1,21 @@
+//! A hostile rule that allocates and touches memory until it runs out. The
+//! per-instance memory cap stops it.
+use enforcer_sdk::*;
+
+struct MemoryBomb;
+
+impl Rule for MemoryBomb {
+    fn manifest() -> Manifest {
+        Manifest::new("hostile-memory-bomb", "1.0.0").on("message.sent")
+    }
+
+    fn evaluate(_: &Event, _: &State) -> Verdict {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(vec![0xAB; 1 << 20]);
+            std::hint::black_box(&hoard);
+        }
+    }
+}
+
+rule!(MemoryBomb);

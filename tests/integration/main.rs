@@ -1,0 +1,4 @@
+//! Integration tests: one binary, one module per area of the engine.
+
+mod common;
+mod runtime;
