@@ -30,3 +30,45 @@ pub fn sent(id: &str, account: &str, at_ms: i64) -> Arc<Event> {
 pub fn shared<S: StateView + 'static>(state: S) -> Arc<dyn StateView> {
     Arc::new(state)
 }
+
+/// A rule written by hand in WAT, subscribed to `message.sent`, whose
+/// `evaluate` runs `body` with the verdict record's address (320) as its
+/// only job: `body` must leave an f64 score on the stack. It exports no
+/// post-return functions and imports only the event's drop (the canonical
+/// ABI requires a borrowed handle to be dropped before returning): the bare
+/// minimum the contract allows, which exercises paths the SDK never takes.
+pub fn wat_rule(name: &str, globals: &str, body: &str) -> Vec<u8> {
+    assert!(name.len() < 20);
+    let name_bytes: String = name.bytes().map(|b| format!("\\{b:02x}")).collect();
+    wat::parse_str(format!(
+        r#"(module
+  (import "enforcer:rule/host@0.1.0" "[resource-drop]event" (func $drop (param i32)))
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 4096))
+  {globals}
+  (data (i32.const 100) "{name_bytes}")
+  (data (i32.const 120) "1")
+  (data (i32.const 130) "message.sent")
+  ;; event-kinds: one string at 130, 12 bytes
+  (data (i32.const 160) "\82\00\00\00\0c\00\00\00")
+  ;; manifest: name, version, event-kinds, counters (empty)
+  (data (i32.const 200) "\64\00\00\00\{len:02x}\00\00\00\78\00\00\00\01\00\00\00\a0\00\00\00\01\00\00\00\00\00\00\00\00\00\00\00")
+  (func (export "manifest") (result i32) i32.const 200)
+  (func (export "evaluate") (param i32) (result i32)
+    local.get 0 call $drop
+    i32.const 320
+    {body}
+    f64.store
+    i32.const 328 i32.const 0 i32.store8
+    i32.const 332 i64.const 0 i64.store
+    i32.const 340 i64.const 0 i64.store
+    i32.const 348 i64.const 0 i64.store
+    i32.const 320)
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    global.get $bump
+    global.get $bump local.get 3 i32.add global.set $bump)
+)"#,
+        len = name.len()
+    ))
+    .expect("valid WAT")
+}

@@ -1,4 +1,6 @@
 //! Integration tests: one binary, one module per area of the engine.
 
 mod common;
+mod hostile;
+mod isolation;
 mod runtime;

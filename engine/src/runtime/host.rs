@@ -24,6 +24,12 @@ pub(crate) const EVENT_REP: u32 = 0;
 #[error("{0}")]
 pub(crate) struct HostCallError(pub String);
 
+/// The instance's memory grew in an earlier call: retire it and rerun the
+/// call on a fresh instance.
+#[derive(Debug, thiserror::Error)]
+#[error("instance retired after its memory grew")]
+pub(crate) struct InstanceRetired;
+
 /// What a rule declared that the host checks its reads against.
 #[derive(Debug, Default)]
 pub(crate) struct Declarations {
@@ -46,8 +52,6 @@ pub(crate) struct HostState {
     pub limits: Limits,
     /// Set for the duration of `evaluate`.
     pub call: Option<CallContext>,
-    /// The isolation code reported that memory grew: retire the instance.
-    pub memory_grew: bool,
     /// The last message the SDK's panic hook logged, for classifying traps.
     pub panic_message: Option<String>,
     /// Lines logged in the current call.
@@ -65,7 +69,6 @@ impl HostState {
             },
             limits: limits.clone(),
             call: None,
-            memory_grew: false,
             panic_message: None,
             log_lines: 0,
         }
@@ -185,8 +188,7 @@ impl wit::Host for HostState {}
 
 impl reset::Host for HostState {
     fn memory_grew(&mut self) -> wasmtime::Result<()> {
-        self.memory_grew = true;
-        Ok(())
+        Err(wasmtime::Error::new(InstanceRetired))
     }
 }
 

@@ -16,9 +16,12 @@
 //!   makes it `manifest`), the injected post-return code copies memory 0 and
 //!   every mutable global into the second memory and new globals.
 //! * **Reset.** After every later call, the post-return code copies each
-//!   dirty block back from the snapshot and restores the globals. If the
-//!   call grew memory, which cannot be undone, it calls the private
-//!   `memory-grew` import and the engine retires the instance.
+//!   dirty block back from the snapshot and restores the globals. A call
+//!   that grew memory cannot be undone that way (memory does not shrink),
+//!   so the reset raises a flag instead; the next call on the instance
+//!   starts by calling the private `memory-grew` import, which the engine
+//!   answers by retiring the instance and rerunning the call on a fresh one.
+//!   (Post-return code may not call imports, hence the detour.)
 //!
 //! The pass refuses what it cannot make safe: imports outside the contract,
 //! more than one memory, table mutation and passive data segments (both
@@ -336,6 +339,8 @@ struct Added {
     global_snapshotted: u32,
     global_dirty_count: u32,
     global_snapshot_bytes: u32,
+    /// Set by the reset when a call grew memory.
+    global_grown: u32,
     /// For each mutable global of the module, the global holding its snapshot.
     saved_globals: Vec<(u32, u32)>,
 }
@@ -351,6 +356,8 @@ enum Injected {
     PostReturn { original: Option<u32>, ty: u32 },
     /// Marks an import's return area, then calls it.
     ImportWithReturnArea { import: u32, ty: u32, area_bytes: u32 },
+    /// An export's entry: retire the instance first if memory grew.
+    Entry { original: u32, ty: u32 },
 }
 
 struct Rewriter<'a> {
@@ -396,9 +403,10 @@ impl<'a> Rewriter<'a> {
             global_snapshotted: n_globals,
             global_dirty_count: n_globals + 1,
             global_snapshot_bytes: n_globals + 2,
+            global_grown: n_globals + 3,
             saved_globals: Vec::new(),
         };
-        let mut next_global = n_globals + 3;
+        let mut next_global = n_globals + 4;
         for (index, global) in shape.globals.iter().enumerate() {
             if global.mutable {
                 added.saved_globals.push((index as u32, next_global));
@@ -440,6 +448,14 @@ impl<'a> Rewriter<'a> {
         }
 
         for export in &contract.exported_functions {
+            let original = shape.exported_func(export).expect("checked in inspect");
+            let entry = first_injected + injected.len() as u32;
+            injected.push(Injected::Entry {
+                original: shifted(original),
+                ty: shape_type_of(shape, original),
+            });
+            rewriter.export_overrides.insert(export.clone(), entry);
+
             let post_name = format!("cabi_post_{export}");
             let wrapper = first_injected + injected.len() as u32;
             match shape.exported_func(&post_name) {
@@ -499,7 +515,7 @@ impl<'a> Rewriter<'a> {
             mutable: true,
             shared: false,
         };
-        for _ in 0..3 {
+        for _ in 0..4 {
             globals.global(mutable_i32, &ConstExpr::i32_const(0));
         }
         for (original, _) in &self.added.saved_globals {
@@ -771,7 +787,8 @@ impl Rewriter<'_> {
             Injected::MarkRange => self.added.ty_i32_i32,
             Injected::Realloc { ty, .. }
             | Injected::PostReturn { ty, .. }
-            | Injected::ImportWithReturnArea { ty, .. } => *ty,
+            | Injected::ImportWithReturnArea { ty, .. }
+            | Injected::Entry { ty, .. } => *ty,
         }
     }
 
@@ -827,6 +844,19 @@ impl Rewriter<'_> {
                     f.instruction(&Instruction::Call(*original));
                 }
                 f.instruction(&Instruction::Call(self.added.after_call));
+                f
+            }
+            Injected::Entry { original, ty } => {
+                let mut f = Function::new([]);
+                f.instructions()
+                    .global_get(self.added.global_grown)
+                    .if_(BlockType::Empty)
+                    .call(self.added.memory_grew)
+                    .end();
+                for param in 0..self.params_of_type(*ty) as u32 {
+                    f.instruction(&Instruction::LocalGet(param));
+                }
+                f.instruction(&Instruction::Call(*original));
                 f
             }
             Injected::ImportWithReturnArea {
@@ -999,14 +1029,15 @@ impl Rewriter<'_> {
         for (original, saved) in &a.saved_globals {
             ins.global_get(*saved).global_set(*original);
         }
-        // A grown memory cannot be shrunk back: tell the engine.
+        // A grown memory cannot be shrunk back: flag it for the next entry.
         ins.memory_size(0)
             .i32_const(16)
             .i32_shl()
             .global_get(a.global_snapshot_bytes)
             .i32_ne()
             .if_(BlockType::Empty)
-            .call(a.memory_grew)
+            .i32_const(1)
+            .global_set(a.global_grown)
             .end();
 
         ins.else_();

@@ -10,7 +10,7 @@ use wasmtime::component::Resource;
 
 use super::contract::bindings::{IsolatedRule, IsolatedRulePre};
 use super::convert::{manifest_from_wit, verdict_from_wit};
-use super::host::{Declarations, EVENT_REP, HostCallError, HostState};
+use super::host::{Declarations, EVENT_REP, HostCallError, HostState, InstanceRetired};
 use super::isolation::shadow_memory_bytes;
 use super::{LoadError, RuntimeConfig, RuntimeInner};
 use crate::event::Event;
@@ -151,21 +151,22 @@ impl LoadedRule {
     /// router guarantees that, and a rule given another kind simply judges it.
     pub fn evaluate(&self, event: &Arc<Event>, state: &Arc<dyn StateView>) -> RuleOutcome {
         let started = Instant::now();
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let (result, fuel_used) = match idle.map_or_else(|| self.fresh_instance(), Ok) {
-            Ok(mut instance) => {
-                let (result, fuel_used, keep) =
-                    instance.evaluate(event, state, &self.runtime.config, &self.limits);
-                if keep && self.runtime.config.reuse_instances {
-                    if let Ok(mut idle) = self.idle.lock() {
-                        if idle.len() < MAX_IDLE_INSTANCES {
-                            idle.push(instance);
-                        }
-                    }
-                }
-                (result, fuel_used)
-            }
-            Err(error) => (Err(error), 0),
+        let mut call = self.call_once(event, state, false);
+        if matches!(call, Call::Retired) {
+            // The instance's memory grew in an earlier call and it retired
+            // itself before running this one: run it on a fresh instance.
+            call = self.call_once(event, state, true);
+        }
+        let (result, fuel_used) = match call {
+            Call::Done {
+                result, fuel_used, ..
+            } => (result, fuel_used),
+            Call::Retired => (
+                Err(RuleError::Unavailable {
+                    message: "a fresh instance retired itself".into(),
+                }),
+                0,
+            ),
         };
         RuleOutcome {
             rule: self.manifest.name.clone(),
@@ -176,20 +177,67 @@ impl LoadedRule {
             elapsed: started.elapsed(),
         }
     }
+
+    /// One call on a pooled (or, if `fresh`, a new) instance, which goes
+    /// back to the pool if it is still usable.
+    fn call_once(&self, event: &Arc<Event>, state: &Arc<dyn StateView>, fresh: bool) -> Call {
+        let pooled = if fresh {
+            None
+        } else {
+            self.idle.lock().ok().and_then(|mut idle| idle.pop())
+        };
+        let mut instance = match pooled.map_or_else(|| self.fresh_instance(), Ok) {
+            Ok(instance) => instance,
+            Err(error) => {
+                return Call::Done {
+                    result: Err(error),
+                    fuel_used: 0,
+                    reusable: false,
+                };
+            }
+        };
+        let call = instance.evaluate(event, state, &self.runtime.config, &self.limits);
+        if let Call::Done { reusable: true, .. } = call {
+            if self.runtime.config.reuse_instances {
+                if let Ok(mut idle) = self.idle.lock() {
+                    if idle.len() < MAX_IDLE_INSTANCES {
+                        idle.push(instance);
+                    }
+                }
+            }
+        }
+        call
+    }
+}
+
+/// How one call on one instance ended.
+enum Call {
+    /// The rule ran: a verdict or an error, and whether the instance can
+    /// take another call.
+    Done {
+        result: Result<Verdict, RuleError>,
+        fuel_used: u64,
+        reusable: bool,
+    },
+    /// The instance retired itself before running the call.
+    Retired,
 }
 
 impl WarmInstance {
-    /// Run `evaluate` on this instance. Returns the verdict or error, the
-    /// fuel used, and whether the instance may be reused.
+    /// Run `evaluate` on this instance.
     fn evaluate(
         &mut self,
         event: &Arc<Event>,
         state: &Arc<dyn StateView>,
         config: &RuntimeConfig,
         limits: &Limits,
-    ) -> (Result<Verdict, RuleError>, u64, bool) {
+    ) -> Call {
         if let Err(error) = arm(&mut self.store, config, limits) {
-            return (Err(error), 0, false);
+            return Call::Done {
+                result: Err(error),
+                fuel_used: 0,
+                reusable: false,
+            };
         }
         self.store.data_mut().begin(event.clone(), state.clone());
         let returned = self
@@ -203,14 +251,19 @@ impl WarmInstance {
         let data = self.store.data_mut();
         data.end();
         match returned {
-            // The instance reset itself in post-return; it is reusable unless
-            // the call grew its memory, which the reset cannot undo.
-            Ok(verdict) => {
-                let keep = !data.memory_grew;
-                (verdict_from_wit(verdict, limits.max_output_bytes), fuel_used, keep)
-            }
+            // The instance reset itself in post-return and can be reused.
+            Ok(verdict) => Call::Done {
+                result: verdict_from_wit(verdict, limits.max_output_bytes),
+                fuel_used,
+                reusable: true,
+            },
+            Err(error) if error.is::<InstanceRetired>() => Call::Retired,
             // A trapped instance is left mid-call and is never entered again.
-            Err(error) => (Err(classify(error, data, limits)), fuel_used, false),
+            Err(error) => Call::Done {
+                result: Err(classify(error, data, limits)),
+                fuel_used,
+                reusable: false,
+            },
         }
     }
 }

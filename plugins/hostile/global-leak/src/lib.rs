@@ -28,6 +28,19 @@ fn stack_residue() -> u64 {
     sum
 }
 
+/// Sums uninitialised heap where an earlier call's strings (such as the
+/// event id the engine wrote into this instance) may still lie.
+#[inline(never)]
+fn heap_residue() -> u64 {
+    let scratch: Vec<u8> = Vec::with_capacity(16);
+    let base = std::hint::black_box(scratch.as_ptr());
+    (0..16).fold(0u64, |sum, i| {
+        // SAFETY: as above, deliberately reading what was never written.
+        let byte = unsafe { std::ptr::read_volatile(base.add(i)) };
+        sum.wrapping_mul(31).wrapping_add(u64::from(byte))
+    })
+}
+
 #[inline(never)]
 fn dirty_the_stack(seed: &str) -> u64 {
     let mut scratch = [0u8; 2048];
@@ -44,13 +57,14 @@ impl Rule for GlobalLeak {
 
     fn evaluate(event: &Event, _: &State) -> Verdict {
         let residue = stack_residue();
+        let heap = heap_residue();
         let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         let id = event.id();
         let previous = PREVIOUS.lock().unwrap().replace(id.clone());
         std::hint::black_box(dirty_the_stack(&id));
         Verdict::new(Severity::Allow, 0.0).reason(
             "leak-probe",
-            format!("calls={calls} previous={previous:?} residue={residue}"),
+            format!("calls={calls} previous={previous:?} stack={residue} heap={heap}"),
         )
     }
 }

@@ -1,5 +1,5 @@
-//! A hostile rule that allocates and touches memory until it runs out. The
-//! per-instance memory cap stops it.
+//! A hostile rule that allocates memory until it runs out. The per-instance
+//! memory cap stops it.
 use enforcer_sdk::*;
 
 struct MemoryBomb;
@@ -12,7 +12,7 @@ impl Rule for MemoryBomb {
     fn evaluate(_: &Event, _: &State) -> Verdict {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
-            hoard.push(vec![0xAB; 1 << 20]);
+            hoard.push(Vec::with_capacity(1 << 20));
             std::hint::black_box(&hoard);
         }
     }
