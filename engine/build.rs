@@ -18,7 +18,15 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let plugins = manifest_dir.join("../plugins").canonicalize().unwrap();
-    for watched in ["Cargo.toml", "Cargo.lock", ".cargo", "wit", "sdk", "rules", "hostile"] {
+    for watched in [
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo",
+        "wit",
+        "sdk",
+        "rules",
+        "hostile",
+    ] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
     }
 
@@ -51,7 +59,9 @@ fn main() {
     ] {
         command.env_remove(var);
     }
-    let status = command.status().expect("run cargo for the plugins workspace");
+    let status = command
+        .status()
+        .expect("run cargo for the plugins workspace");
     if !status.success() {
         panic!(
             "building the plugins in {} failed; if the wasm target is missing, run \
@@ -62,15 +72,33 @@ fn main() {
 
     let built = target_dir.join(WASM_TARGET).join("release");
     let mut generated = String::new();
-    writeln!(generated, "/// Where every built plugin is, hostile test plugins included.").unwrap();
-    writeln!(generated, "pub const PLUGIN_DIR: &str = {:?};", built.display().to_string()).unwrap();
-    writeln!(generated, "/// The example rules, by crate name, as wasm bytes.").unwrap();
+    writeln!(
+        generated,
+        "/// Where every built plugin is, hostile test plugins included."
+    )
+    .unwrap();
+    writeln!(
+        generated,
+        "pub const PLUGIN_DIR: &str = {:?};",
+        built.display().to_string()
+    )
+    .unwrap();
+    writeln!(
+        generated,
+        "/// The example rules, by crate name, as wasm bytes."
+    )
+    .unwrap();
     writeln!(generated, "pub const EXAMPLE_RULES: &[(&str, &[u8])] = &[").unwrap();
     for rule in crate_names(&plugins.join("rules")) {
         require_tests(&plugins.join("rules").join(&rule));
         let wasm = built.join(format!("{}.wasm", rule.replace('-', "_")));
         assert!(wasm.exists(), "{} was not built", wasm.display());
-        writeln!(generated, "    ({rule:?}, include_bytes!({:?})),", wasm.display().to_string()).unwrap();
+        writeln!(
+            generated,
+            "    ({rule:?}, include_bytes!({:?})),",
+            wasm.display().to_string()
+        )
+        .unwrap();
     }
     writeln!(generated, "];").unwrap();
     fs::write(out_dir.join("plugins.rs"), generated).unwrap();

@@ -99,7 +99,12 @@ pub struct Event {
 
 impl Event {
     /// An event with no target and no attributes.
-    pub fn new(id: impl Into<String>, kind: impl Into<String>, occurred_at_ms: i64, actor: Entity) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        occurred_at_ms: i64,
+        actor: Entity,
+    ) -> Self {
         Event {
             id: id.into(),
             kind: kind.into(),

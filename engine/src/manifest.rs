@@ -77,7 +77,10 @@ impl Manifest {
                 return Err(format!("declares counter `{}` twice", counter.name));
             }
             if counter.window_seconds == 0 {
-                return Err(format!("counter `{}` has a zero-second window", counter.name));
+                return Err(format!(
+                    "counter `{}` has a zero-second window",
+                    counter.name
+                ));
             }
             if counter.event_kinds.is_empty() {
                 return Err(format!("counter `{}` counts no event kinds", counter.name));
@@ -95,9 +98,15 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
         return Err(format!("has an empty {what}"));
     }
     if name.len() > MAX_NAME_BYTES {
-        return Err(format!("{what} `{}…` is over {MAX_NAME_BYTES} bytes", &name[..32.min(name.len())]));
+        return Err(format!(
+            "{what} `{}…` is over {MAX_NAME_BYTES} bytes",
+            &name[..32.min(name.len())]
+        ));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+    {
         return Err(format!(
             "{what} `{name}` contains {c:?}; use letters, digits and - _ . :"
         ));

@@ -33,13 +33,24 @@ pub enum StateError {
 pub trait StateView: Send + Sync {
     /// The value of counter `name` for `entity` over the `window_seconds`
     /// before `at_ms`, inclusive of events at `at_ms`.
-    fn counter(&self, entity: &Entity, name: &str, window_seconds: u32, at_ms: i64) -> Result<u64, StateError>;
+    fn counter(
+        &self,
+        entity: &Entity,
+        name: &str,
+        window_seconds: u32,
+        at_ms: i64,
+    ) -> Result<u64, StateError>;
 
     /// The labels on `entity` that have not expired at `at_ms`.
     fn labels(&self, entity: &Entity, at_ms: i64) -> Result<Vec<String>, StateError>;
 
     /// Entries of `bank` within `max_distance` bits of `hash`, nearest first.
-    fn match_hash(&self, bank: &str, hash: &[u8; 32], max_distance: u32) -> Result<Vec<HashMatch>, StateError>;
+    fn match_hash(
+        &self,
+        bank: &str,
+        hash: &[u8; 32],
+        max_distance: u32,
+    ) -> Result<Vec<HashMatch>, StateError>;
 }
 
 /// A state whose every value is set by hand: for tests, examples and
@@ -47,7 +58,7 @@ pub trait StateView: Send + Sync {
 /// time (the value given is the value read); labels never expire.
 #[derive(Clone, Debug, Default)]
 pub struct FixedState {
-    counters: HashMap<(Entity, String), u64>,
+    counters: HashMap<Entity, HashMap<String, u64>>,
     labels: HashMap<Entity, Vec<String>>,
     banks: HashMap<String, Vec<(String, [u8; 32])>>,
 }
@@ -60,13 +71,19 @@ impl FixedState {
 
     /// Set a counter's value for an entity.
     pub fn with_counter(mut self, entity: Entity, name: &str, value: u64) -> Self {
-        self.counters.insert((entity, name.to_string()), value);
+        self.counters
+            .entry(entity)
+            .or_default()
+            .insert(name.to_string(), value);
         self
     }
 
     /// Put a label on an entity.
     pub fn with_label(mut self, entity: Entity, label: &str) -> Self {
-        self.labels.entry(entity).or_default().push(label.to_string());
+        self.labels
+            .entry(entity)
+            .or_default()
+            .push(label.to_string());
         self
     }
 
@@ -87,10 +104,17 @@ impl FixedState {
 }
 
 impl StateView for FixedState {
-    fn counter(&self, entity: &Entity, name: &str, _window_seconds: u32, _at_ms: i64) -> Result<u64, StateError> {
+    fn counter(
+        &self,
+        entity: &Entity,
+        name: &str,
+        _window_seconds: u32,
+        _at_ms: i64,
+    ) -> Result<u64, StateError> {
         Ok(self
             .counters
-            .get(&(entity.clone(), name.to_string()))
+            .get(entity)
+            .and_then(|counters| counters.get(name))
             .copied()
             .unwrap_or(0))
     }
@@ -99,7 +123,12 @@ impl StateView for FixedState {
         Ok(self.labels.get(entity).cloned().unwrap_or_default())
     }
 
-    fn match_hash(&self, bank: &str, hash: &[u8; 32], max_distance: u32) -> Result<Vec<HashMatch>, StateError> {
+    fn match_hash(
+        &self,
+        bank: &str,
+        hash: &[u8; 32],
+        max_distance: u32,
+    ) -> Result<Vec<HashMatch>, StateError> {
         let entries = self
             .banks
             .get(bank)
@@ -117,7 +146,11 @@ impl StateView for FixedState {
             })
             .filter(|m| m.distance <= max_distance)
             .collect();
-        matches.sort_by(|a, b| a.distance.cmp(&b.distance).then(a.entry_id.cmp(&b.entry_id)));
+        matches.sort_by(|a, b| {
+            a.distance
+                .cmp(&b.distance)
+                .then(a.entry_id.cmp(&b.entry_id))
+        });
         Ok(matches)
     }
 }

@@ -23,7 +23,12 @@ pub fn forward(id: &str, account: &str, chats: i64, at_ms: i64) -> Arc<Event> {
 
 /// A `message.sent` event.
 pub fn sent(id: &str, account: &str, at_ms: i64) -> Arc<Event> {
-    Arc::new(Event::new(id, "message.sent", at_ms, Entity::account(account)))
+    Arc::new(Event::new(
+        id,
+        "message.sent",
+        at_ms,
+        Entity::account(account),
+    ))
 }
 
 /// Share a state for rule calls.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use enforcer::event::Entity;
-use enforcer::runtime::{LoadError, LoadedRule, Limits, Runtime};
+use enforcer::runtime::{Limits, LoadedRule, Runtime};
 use enforcer::state::FixedState;
 use enforcer::verdict::{RuleError, Severity};
 
@@ -43,9 +43,15 @@ impl Bench {
         }
         .unwrap_or_else(|e| panic!("{crate_name} should load: {e}"));
         let state = shared(FixedState::new());
-        let first = rule.evaluate(&sent("h-1", "x", 1), &state).result.unwrap_err();
+        let first = rule
+            .evaluate(&sent("h-1", "x", 1), &state)
+            .result
+            .unwrap_err();
         self.assert_good_rule_still_works();
-        let second = rule.evaluate(&sent("h-2", "x", 2), &state).result.unwrap_err();
+        let second = rule
+            .evaluate(&sent("h-2", "x", 2), &state)
+            .result
+            .unwrap_err();
         assert_eq!(first.kind(), second.kind(), "{first} then {second}");
         self.assert_good_rule_still_works();
         first
@@ -56,7 +62,12 @@ impl Bench {
 fn infinite_loop_runs_out_of_fuel() {
     let bench = Bench::new();
     let error = bench.run_hostile("hostile-infinite-loop", None);
-    assert_eq!(error, RuleError::OutOfFuel { budget: Limits::default().fuel });
+    assert_eq!(
+        error,
+        RuleError::OutOfFuel {
+            budget: Limits::default().fuel
+        }
+    );
 }
 
 #[test]
@@ -71,7 +82,11 @@ fn infinite_loop_with_unlimited_fuel_hits_the_deadline() {
     let error = bench.run_hostile("hostile-infinite-loop", Some(limits));
     assert_eq!(error, RuleError::Deadline { limit_ms: 20 });
     // Two calls at a 20 ms deadline: well under a second even on a busy machine.
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -89,7 +104,10 @@ fn memory_bomb_runs_out_of_memory() {
 #[test]
 fn deep_recursion_overflows_the_stack() {
     let bench = Bench::new();
-    assert_eq!(bench.run_hostile("hostile-deep-recursion", None), RuleError::StackOverflow);
+    assert_eq!(
+        bench.run_hostile("hostile-deep-recursion", None),
+        RuleError::StackOverflow
+    );
 }
 
 #[test]
@@ -99,7 +117,10 @@ fn huge_verdict_is_bad_output() {
     let RuleError::BadOutput { message } = &error else {
         panic!("expected bad output, got {error}");
     };
-    assert!(message.contains("1024 reasons") && message.contains("65536-byte cap"), "{message}");
+    assert!(
+        message.contains("1024 reasons") && message.contains("65536-byte cap"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -136,29 +157,51 @@ fn load_error(bytes: &[u8]) -> String {
 #[test]
 fn forbidden_import_is_refused_naming_the_import() {
     let message = load_error(&plugin("hostile-forbidden-import"));
-    assert!(message.contains("`wasi_snapshot_preview1::fd_write`"), "{message}");
+    assert!(
+        message.contains("`wasi_snapshot_preview1::fd_write`"),
+        "{message}"
+    );
     assert!(message.contains("`enforcer:rule/host@0.1.0`"), "{message}");
 }
 
 #[test]
 fn forbidden_imports_of_every_kind_are_refused() {
     for (import, named) in [
-        (r#"(import "wasi:filesystem/types@0.2.0" "open" (func))"#, "wasi:filesystem/types@0.2.0::open"),
+        (
+            r#"(import "wasi:filesystem/types@0.2.0" "open" (func))"#,
+            "wasi:filesystem/types@0.2.0::open",
+        ),
         (r#"(import "env" "now" (func (result i64)))"#, "env::now"),
-        (r#"(import "enforcer:isolation/reset@0.1.0" "memory-grew" (func))"#, "enforcer:isolation/reset@0.1.0::memory-grew"),
+        (
+            r#"(import "enforcer:isolation/reset@0.1.0" "memory-grew" (func))"#,
+            "enforcer:isolation/reset@0.1.0::memory-grew",
+        ),
     ] {
-        let bytes = wat::parse_str(format!("(module {import} (memory (export \"memory\") 1))")).unwrap();
+        let bytes =
+            wat::parse_str(format!("(module {import} (memory (export \"memory\") 1))")).unwrap();
         let message = load_error(&bytes);
-        assert!(message.contains(&format!("`{named}`")), "{import}: {message}");
+        assert!(
+            message.contains(&format!("`{named}`")),
+            "{import}: {message}"
+        );
     }
     // A memory, even from an allowed module, is not a function import.
     for (import, named) in [
-        (r#"(import "enforcer:rule/host@0.1.0" "mem" (memory 1))"#, "enforcer:rule/host@0.1.0::mem"),
-        (r#"(import "enforcer:rule/host@0.1.0" "g" (global i32)) (memory 1)"#, "enforcer:rule/host@0.1.0::g"),
+        (
+            r#"(import "enforcer:rule/host@0.1.0" "mem" (memory 1))"#,
+            "enforcer:rule/host@0.1.0::mem",
+        ),
+        (
+            r#"(import "enforcer:rule/host@0.1.0" "g" (global i32)) (memory 1)"#,
+            "enforcer:rule/host@0.1.0::g",
+        ),
     ] {
         let bytes = wat::parse_str(format!("(module {import})")).unwrap();
         let message = load_error(&bytes);
-        assert!(message.contains(&format!("`{named}`")), "{import}: {message}");
+        assert!(
+            message.contains(&format!("`{named}`")),
+            "{import}: {message}"
+        );
     }
 }
 
@@ -183,7 +226,10 @@ fn garbage_bytes_are_refused() {
     let mut truncated = plugin("mass-forwarding");
     truncated.truncate(truncated.len() / 2);
     let message = load_error(&truncated);
-    assert!(message.contains("not a valid WebAssembly module"), "{message}");
+    assert!(
+        message.contains("not a valid WebAssembly module"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -213,13 +259,19 @@ fn a_component_is_refused_with_a_hint() {
 fn a_bad_manifest_is_refused() {
     let bytes = crate::common::wat_rule("bad name!", "", "f64.const 0");
     let message = load_error(&bytes);
-    assert!(message.contains("manifest rejected") && message.contains("' '"), "{message}");
+    assert!(
+        message.contains("manifest rejected") && message.contains("' '"),
+        "{message}"
+    );
 }
 
 #[test]
 fn misused_host_functions_fail_the_call_with_a_precise_message() {
     let bench = Bench::new();
-    let rule = bench.runtime.load(&plugin("hostile-bad-host-calls")).unwrap();
+    let rule = bench
+        .runtime
+        .load(&plugin("hostile-bad-host-calls"))
+        .unwrap();
     let state = shared(
         FixedState::new()
             .with_counter(Entity::account("x"), "sent", 3)
@@ -231,14 +283,25 @@ fn misused_host_functions_fail_the_call_with_a_precise_message() {
         rule.evaluate(&std::sync::Arc::new(event), &state).result
     };
     for (mode, expected) in [
-        ("undeclared-counter", "read counter `never-declared`, which the rule's manifest does not declare"),
-        ("long-window", "read counter `sent` over 86400s, longer than the 3600s its manifest declares"),
+        (
+            "undeclared-counter",
+            "read counter `never-declared`, which the rule's manifest does not declare",
+        ),
+        (
+            "long-window",
+            "read counter `sent` over 86400s, longer than the 3600s its manifest declares",
+        ),
         ("unknown-bank", "no hash bank named `no-such-bank`"),
-        ("short-hash", "match-hash takes a 32-byte PDQ hash, got 8 bytes"),
+        (
+            "short-hash",
+            "match-hash takes a 32-byte PDQ hash, got 8 bytes",
+        ),
     ] {
         assert_eq!(
             call(mode),
-            Err(RuleError::HostCall { message: expected.into() }),
+            Err(RuleError::HostCall {
+                message: expected.into()
+            }),
             "mode {mode}"
         );
         bench.assert_good_rule_still_works();

@@ -23,10 +23,17 @@ fn fresh_runtime() -> Runtime {
 
 #[test]
 fn statics_heap_and_stack_do_not_leak_between_calls() {
-    let warm = Runtime::new().unwrap().load(&plugin("hostile-global-leak")).unwrap();
-    let fresh = fresh_runtime().load(&plugin("hostile-global-leak")).unwrap();
+    let warm = Runtime::new()
+        .unwrap()
+        .load(&plugin("hostile-global-leak"))
+        .unwrap();
+    let fresh = fresh_runtime()
+        .load(&plugin("hostile-global-leak"))
+        .unwrap();
     let state = shared(FixedState::new());
-    let events: Vec<_> = (0..40).map(|i| sent(&format!("leak-{i}"), "a", i)).collect();
+    let events: Vec<_> = (0..40)
+        .map(|i| sent(&format!("leak-{i}"), "a", i))
+        .collect();
 
     let on_warm: Vec<_> = events.iter().map(|e| warm.evaluate(e, &state)).collect();
     let on_fresh: Vec<_> = events.iter().map(|e| fresh.evaluate(e, &state)).collect();
@@ -51,7 +58,10 @@ fn wasm_globals_are_restored() {
     let rule = Runtime::new().unwrap().load(&bytes).unwrap();
     let state = shared(FixedState::new());
     for i in 0..10 {
-        let verdict = rule.evaluate(&sent(&format!("g{i}"), "a", i), &state).result.unwrap();
+        let verdict = rule
+            .evaluate(&sent(&format!("g{i}"), "a", i), &state)
+            .result
+            .unwrap();
         assert_eq!(verdict.score, 0.01, "call {i} saw an earlier call's global");
     }
 }
@@ -69,16 +79,24 @@ fn a_call_that_grows_memory_retires_its_instance() {
     let rule = Runtime::new().unwrap().load(&bytes).unwrap();
     let state = shared(FixedState::new());
     for i in 0..6 {
-        let verdict = rule.evaluate(&sent(&format!("m{i}"), "a", i), &state).result.unwrap();
-        assert_eq!(verdict.score, 0.02, "call {i} saw memory grown by an earlier call");
+        let verdict = rule
+            .evaluate(&sent(&format!("m{i}"), "a", i), &state)
+            .result
+            .unwrap();
+        assert_eq!(
+            verdict.score, 0.02,
+            "call {i} saw memory grown by an earlier call"
+        );
     }
 }
 
 #[test]
 fn same_events_give_same_verdicts_across_runs_and_threads() {
-    let state = shared(
-        FixedState::new().with_counter(enforcer::event::Entity::account("a3"), "forwards", 150),
-    );
+    let state = shared(FixedState::new().with_counter(
+        enforcer::event::Entity::account("a3"),
+        "forwards",
+        150,
+    ));
     let events: Arc<Vec<_>> = Arc::new(
         (0..400)
             .map(|i| crate::common::forward(&format!("f{i}"), &format!("a{}", i % 7), i % 45, i))
@@ -106,7 +124,10 @@ fn same_events_give_same_verdicts_across_runs_and_threads() {
                 })
             })
             .collect();
-        let mut all: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut all: Vec<_> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         all.sort_by_key(|(i, _)| *i);
         all.into_iter().map(|(_, v)| v).collect()
     };
@@ -119,5 +140,9 @@ fn same_events_give_same_verdicts_across_runs_and_threads() {
     for (event, verdicts) in events.iter().zip(&first).step_by(37) {
         assert_eq!(rule.evaluate(event, &state).result.unwrap(), verdicts[0]);
     }
-    assert!(first.iter().any(|v| v[0].severity != enforcer::verdict::Severity::Allow));
+    assert!(
+        first
+            .iter()
+            .any(|v| v[0].severity != enforcer::verdict::Severity::Allow)
+    );
 }

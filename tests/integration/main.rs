@@ -3,4 +3,5 @@
 mod common;
 mod hostile;
 mod isolation;
+mod plugin_tests;
 mod runtime;

@@ -26,7 +26,12 @@ fn sdk_rule_loads_reads_a_counter_and_returns_a_verdict() {
     let verdict = outcome.result.unwrap();
     assert_eq!(verdict.severity, Severity::Limit);
     assert_eq!(verdict.actions[0].action, Action::LimitForwarding);
-    assert!(verdict.reasons[0].explanation.contains("500 in the last hour"), "{verdict:?}");
+    assert!(
+        verdict.reasons[0]
+            .explanation
+            .contains("500 in the last hour"),
+        "{verdict:?}"
+    );
     assert!(outcome.fuel_used > 0);
     assert_eq!(outcome.sha256.len(), 64);
 }

@@ -139,9 +139,15 @@ mod tests {
         let areas = &ContractInfo::get().return_areas;
         let host = "enforcer:rule/host@0.1.0".to_string();
         // A string is a pointer and a length.
-        assert_eq!(areas.get(&(host.clone(), "[method]event.id".into())), Some(&8));
+        assert_eq!(
+            areas.get(&(host.clone(), "[method]event.id".into())),
+            Some(&8)
+        );
         // option<string>: a discriminant, then the string.
-        assert_eq!(areas.get(&(host.clone(), "[method]event.text".into())), Some(&12));
+        assert_eq!(
+            areas.get(&(host.clone(), "[method]event.text".into())),
+            Some(&12)
+        );
         // Scalars come back in registers and need no area.
         assert_eq!(areas.get(&(host.clone(), "counter".into())), None);
         assert_eq!(areas.get(&(host, "has-label".into())), None);

@@ -4,7 +4,9 @@
 use super::contract::bindings::enforcer::rule::types as wit;
 use super::host::entity_from_wit;
 use crate::manifest::{Aggregation, CounterKey, CounterSpec, Manifest};
-use crate::verdict::{Action, Effect, Reason, RecommendedAction, RuleError, Severity, Subject, Verdict};
+use crate::verdict::{
+    Action, Effect, Reason, RecommendedAction, RuleError, Severity, Subject, Verdict,
+};
 
 /// Bytes counted for each list item on top of its strings, so that a verdict
 /// of many empty items is still bounded.
@@ -78,7 +80,10 @@ fn subject_from_wit(s: wit::Subject) -> Subject {
 }
 
 /// Check a verdict against the contract and the output cap, and convert it.
-pub(crate) fn verdict_from_wit(v: wit::Verdict, max_output_bytes: usize) -> Result<Verdict, RuleError> {
+pub(crate) fn verdict_from_wit(
+    v: wit::Verdict,
+    max_output_bytes: usize,
+) -> Result<Verdict, RuleError> {
     if !(0.0..=1.0).contains(&v.score) {
         return Err(RuleError::BadOutput {
             message: format!("score {} is outside [0, 1]", v.score),

@@ -59,7 +59,12 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub fn new(rule_name: Arc<str>, declarations: Arc<Declarations>, limits: &Limits, hard_cap: u64) -> Self {
+    pub fn new(
+        rule_name: Arc<str>,
+        declarations: Arc<Declarations>,
+        limits: &Limits,
+        hard_cap: u64,
+    ) -> Self {
         HostState {
             rule_name,
             declarations,
@@ -214,11 +219,22 @@ impl host::HostEvent for HostState {
     }
 
     fn target(&mut self, _: Resource<EventResource>) -> wasmtime::Result<Option<wit::Entity>> {
-        Ok(self.event("event.target")?.target.as_ref().map(entity_to_wit))
+        Ok(self
+            .event("event.target")?
+            .target
+            .as_ref()
+            .map(entity_to_wit))
     }
 
-    fn attribute(&mut self, _: Resource<EventResource>, name: String) -> wasmtime::Result<Option<wit::Value>> {
-        Ok(self.event("event.attribute")?.attribute(&name).map(value_to_wit))
+    fn attribute(
+        &mut self,
+        _: Resource<EventResource>,
+        name: String,
+    ) -> wasmtime::Result<Option<wit::Value>> {
+        Ok(self
+            .event("event.attribute")?
+            .attribute(&name)
+            .map(value_to_wit))
     }
 
     fn int(&mut self, _: Resource<EventResource>, name: String) -> wasmtime::Result<Option<i64>> {
@@ -235,21 +251,33 @@ impl host::HostEvent for HostState {
         })
     }
 
-    fn boolean(&mut self, _: Resource<EventResource>, name: String) -> wasmtime::Result<Option<bool>> {
+    fn boolean(
+        &mut self,
+        _: Resource<EventResource>,
+        name: String,
+    ) -> wasmtime::Result<Option<bool>> {
         Ok(match self.event("event.boolean")?.attribute(&name) {
             Some(Value::Bool(v)) => Some(*v),
             _ => None,
         })
     }
 
-    fn text(&mut self, _: Resource<EventResource>, name: String) -> wasmtime::Result<Option<String>> {
+    fn text(
+        &mut self,
+        _: Resource<EventResource>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(match self.event("event.text")?.attribute(&name) {
             Some(Value::Text(v)) => Some(v.clone()),
             _ => None,
         })
     }
 
-    fn bytes(&mut self, _: Resource<EventResource>, name: String) -> wasmtime::Result<Option<Vec<u8>>> {
+    fn bytes(
+        &mut self,
+        _: Resource<EventResource>,
+        name: String,
+    ) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(match self.event("event.bytes")?.attribute(&name) {
             Some(Value::Bytes(v)) => Some(v.clone()),
             _ => None,
@@ -272,7 +300,12 @@ impl host::HostEvent for HostState {
 }
 
 impl host::Host for HostState {
-    fn counter(&mut self, subject: wit::Subject, name: String, window_seconds: u32) -> wasmtime::Result<u64> {
+    fn counter(
+        &mut self,
+        subject: wit::Subject,
+        name: String,
+        window_seconds: u32,
+    ) -> wasmtime::Result<u64> {
         let Some(&declared) = self.declarations.counters.get(&name) else {
             return Err(fail(format!(
                 "read counter `{name}`, which the rule's manifest does not declare"
@@ -306,7 +339,12 @@ impl host::Host for HostState {
         Ok(self.labels(subject)?.contains(&label))
     }
 
-    fn match_hash(&mut self, bank: String, hash: Vec<u8>, max_distance: u32) -> wasmtime::Result<Vec<wit::HashMatch>> {
+    fn match_hash(
+        &mut self,
+        bank: String,
+        hash: Vec<u8>,
+        max_distance: u32,
+    ) -> wasmtime::Result<Vec<wit::HashMatch>> {
         let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| {
             fail(format!(
                 "match-hash takes a 32-byte PDQ hash, got {} bytes",

@@ -133,22 +133,13 @@ fn rule_features() -> WasmFeatures {
 /// Rewrite `module` so that every call on an instance of it starts from the
 /// state the instance had after its first call. `max_memory_bytes` caps the
 /// rule's own memory; it also sizes the dirty map.
-pub fn isolate(
+pub(crate) fn isolate(
     module: &[u8],
     contract: &ContractInfo,
     max_memory_bytes: u64,
 ) -> Result<Vec<u8>, IsolationError> {
-    if module.len() >= 8 && module[..4] == *b"\0asm" && module[4..8] != [1, 0, 0, 0] {
-        return Err(IsolationError::Unsupported(
-            "is a component; the engine loads core modules (build the rule for \
-             wasm32-unknown-unknown) and makes the component itself"
-                .into(),
-        ));
-    }
-    Validator::new_with_features(rule_features())
-        .validate_all(module)
-        .map_err(|e| IsolationError::Invalid(e.to_string()))?;
-    let shape = inspect(module, contract)?;
+    refuse_components(module)?;
+    let shape = check(module, contract)?;
     let layout = Layout::new(max_memory_bytes);
     let mut rewriter = Rewriter::plan(&shape, contract, layout)?;
     let mut out = Module::new();
@@ -159,6 +150,39 @@ pub fn isolate(
             other => IsolationError::Invalid(other.to_string()),
         })?;
     Ok(out.finish())
+}
+
+fn refuse_components(module: &[u8]) -> Result<(), IsolationError> {
+    if module.len() >= 8 && module[..4] == *b"\0asm" && module[4..8] != [1, 0, 0, 0] {
+        return Err(IsolationError::Unsupported(
+            "is a component; the engine loads core modules (build the rule for \
+             wasm32-unknown-unknown) and makes the component itself"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Check a module against the contract without rewriting it: valid under
+/// the features a rule may use, importing only the contract, exporting
+/// what the contract requires.
+fn check(module: &[u8], contract: &ContractInfo) -> Result<ModuleShape, IsolationError> {
+    Validator::new_with_features(rule_features())
+        .validate_all(module)
+        .map_err(|e| IsolationError::Invalid(e.to_string()))?;
+    inspect(module, contract)
+}
+
+/// Check a module as [`isolate`] would, but leave it as it is. For
+/// measuring what isolation costs; a rule loaded this way keeps state
+/// between calls.
+pub(crate) fn check_only(
+    module: &[u8],
+    contract: &ContractInfo,
+) -> Result<Vec<u8>, IsolationError> {
+    refuse_components(module)?;
+    check(module, contract)?;
+    Ok(module.to_vec())
 }
 
 /// Collect the module's types, imports, functions, globals and exports, and
@@ -257,7 +281,11 @@ fn inspect(module: &[u8], contract: &ContractInfo) -> Result<ModuleShape, Isolat
             return Err(IsolationError::MissingExport(name.clone()));
         }
     }
-    if !shape.exports.iter().any(|(n, k, _)| is_realloc(n) && *k == ExternalKind::Func) {
+    if !shape
+        .exports
+        .iter()
+        .any(|(n, k, _)| is_realloc(n) && *k == ExternalKind::Func)
+    {
         return Err(IsolationError::MissingExport("cabi_realloc".into()));
     }
     Ok(shape)
@@ -291,7 +319,7 @@ struct Layout {
 impl Layout {
     fn new(max_memory_bytes: u64) -> Self {
         let max_pages = max_memory_bytes.div_ceil(WASM_PAGE).max(1);
-        let max_blocks = (max_pages * WASM_PAGE >> BLOCK_SHIFT) as u32;
+        let max_blocks = ((max_pages * WASM_PAGE) >> BLOCK_SHIFT) as u32;
         let list_base = max_blocks;
         let bookkeeping = u64::from(list_base) + 4 * u64::from(max_blocks);
         let snapshot_base = (bookkeeping.div_ceil(WASM_PAGE) * WASM_PAGE) as u32;
@@ -317,7 +345,7 @@ impl Layout {
 
 /// How large the engine's shadow memory of an isolated rule can grow: the
 /// engine's memory limiter must allow it.
-pub fn shadow_memory_bytes(max_memory_bytes: u64) -> u64 {
+pub(crate) fn shadow_memory_bytes(max_memory_bytes: u64) -> u64 {
     Layout::new(max_memory_bytes).shadow_bytes()
 }
 
@@ -351,13 +379,26 @@ enum Injected {
     MarkBlock,
     MarkRange,
     /// Calls the original realloc and marks the memory it hands out.
-    Realloc { original: u32, ty: u32 },
+    Realloc {
+        original: u32,
+        ty: u32,
+    },
     /// Calls the original post-return (if any), then `after_call`.
-    PostReturn { original: Option<u32>, ty: u32 },
+    PostReturn {
+        original: Option<u32>,
+        ty: u32,
+    },
     /// Marks an import's return area, then calls it.
-    ImportWithReturnArea { import: u32, ty: u32, area_bytes: u32 },
+    ImportWithReturnArea {
+        import: u32,
+        ty: u32,
+        area_bytes: u32,
+    },
     /// An export's entry: retire the instance first if memory grew.
-    Entry { original: u32, ty: u32 },
+    Entry {
+        original: u32,
+        ty: u32,
+    },
 }
 
 struct Rewriter<'a> {
@@ -416,7 +457,11 @@ impl<'a> Rewriter<'a> {
 
         // Defined functions move up by one to make room for `memory-grew`.
         let first_injected = n_imports + 1 + n_defined;
-        let mut injected = vec![Injected::AfterCall, Injected::MarkBlock, Injected::MarkRange];
+        let mut injected = vec![
+            Injected::AfterCall,
+            Injected::MarkBlock,
+            Injected::MarkRange,
+        ];
         added.after_call = first_injected;
         added.mark_block = first_injected + 1;
         added.mark_range = first_injected + 2;
@@ -541,7 +586,11 @@ impl<'a> Rewriter<'a> {
 
     /// Emit the import or global section the module lacks, at the right
     /// place in section order.
-    fn emit_missing_sections(&mut self, module: &mut Module, before: Option<wasm_encoder::SectionId>) {
+    fn emit_missing_sections(
+        &mut self,
+        module: &mut Module,
+        before: Option<wasm_encoder::SectionId>,
+    ) {
         use wasm_encoder::SectionId as S;
         let position = |s: Option<S>| match s {
             None => u8::MAX,

@@ -69,6 +69,11 @@ pub struct RuntimeConfig {
     /// Off, every call gets a fresh instance: the same isolation at several
     /// times the cost, kept for comparison and as a fallback.
     pub reuse_instances: bool,
+    /// Run the isolation pass on every rule, so that warm instances are
+    /// reset after each call. Off, a warm instance keeps whatever earlier
+    /// calls left in it: that breaks determinism and exists only to measure
+    /// what isolation costs.
+    pub isolate: bool,
     /// Most rule instances alive at once, across all rules. Each takes a
     /// slot in the pooling allocator, so this bounds the engine's memory.
     pub max_instances: u32,
@@ -83,6 +88,7 @@ impl Default for RuntimeConfig {
             limits: Limits::default(),
             metering: Metering::FuelAndEpoch,
             reuse_instances: true,
+            isolate: true,
             max_instances: 256,
             epoch_tick: Duration::from_millis(1),
         }
@@ -203,7 +209,11 @@ impl Runtime {
         }
         let sha256 = hex::encode(Sha256::digest(wasm));
         let contract = ContractInfo::get();
-        let isolated = isolation::isolate(wasm, contract, limits.max_memory_bytes)?;
+        let isolated = if self.inner.config.isolate {
+            isolation::isolate(wasm, contract, limits.max_memory_bytes)?
+        } else {
+            isolation::check_only(wasm, contract)?
+        };
         let component = componentize(isolated, contract)?;
         let component = Component::new(&self.inner.engine, &component)
             .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;

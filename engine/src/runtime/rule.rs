@@ -119,7 +119,12 @@ impl LoadedRule {
     /// the instance's reset snapshot. Returns the manifest it reported.
     fn instantiate(&self) -> Result<(WarmInstance, Manifest), RuleError> {
         let hard_cap = shadow_memory_bytes(self.limits.max_memory_bytes);
-        let state = HostState::new(self.name.clone(), self.declarations.clone(), &self.limits, hard_cap);
+        let state = HostState::new(
+            self.name.clone(),
+            self.declarations.clone(),
+            &self.limits,
+            hard_cap,
+        );
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|state| &mut state.limiter);
         let unavailable = |e: wasmtime::Error| RuleError::Unavailable {
@@ -197,14 +202,13 @@ impl LoadedRule {
             }
         };
         let call = instance.evaluate(event, state, &self.runtime.config, &self.limits);
-        if let Call::Done { reusable: true, .. } = call {
-            if self.runtime.config.reuse_instances {
-                if let Ok(mut idle) = self.idle.lock() {
-                    if idle.len() < MAX_IDLE_INSTANCES {
-                        idle.push(instance);
-                    }
-                }
-            }
+        let reusable = matches!(call, Call::Done { reusable: true, .. });
+        if reusable
+            && self.runtime.config.reuse_instances
+            && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE_INSTANCES
+        {
+            idle.push(instance);
         }
         call
     }
@@ -269,11 +273,17 @@ impl WarmInstance {
 }
 
 /// Set the budgets for the next call on a store.
-fn arm(store: &mut Store<HostState>, config: &RuntimeConfig, limits: &Limits) -> Result<(), RuleError> {
+fn arm(
+    store: &mut Store<HostState>,
+    config: &RuntimeConfig,
+    limits: &Limits,
+) -> Result<(), RuleError> {
     if config.metering.fuel() {
-        store.set_fuel(limits.fuel).map_err(|e| RuleError::Unavailable {
-            message: format!("{e:#}"),
-        })?;
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| RuleError::Unavailable {
+                message: format!("{e:#}"),
+            })?;
     }
     if config.metering.epoch() {
         store.set_epoch_deadline(deadline_ticks(limits, config.epoch_tick));
@@ -299,7 +309,9 @@ fn classify(error: wasmtime::Error, state: &HostState, limits: &Limits) -> RuleE
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         use wasmtime::Trap;
         return match trap {
-            Trap::OutOfFuel => RuleError::OutOfFuel { budget: limits.fuel },
+            Trap::OutOfFuel => RuleError::OutOfFuel {
+                budget: limits.fuel,
+            },
             Trap::Interrupt => RuleError::Deadline {
                 limit_ms: limits.deadline.as_millis() as u64,
             },

@@ -2,12 +2,12 @@
 //! only for wasm. Rule authors never touch it: the [`rule!`](crate::rule)
 //! macro calls [`manifest`] and [`evaluate`].
 
+use crate::Rule;
 use crate::event::{Event, EventSource, State, StateSource};
 use crate::types::{
     Action, Aggregation, CounterKey, Effect, Entity, EntityKind, HashMatch, LogLevel, Manifest,
     Severity, Subject, Value, Verdict,
 };
-use crate::Rule;
 
 #[allow(missing_docs)]
 pub mod bindings {

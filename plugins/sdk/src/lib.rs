@@ -36,7 +36,7 @@ mod glue;
 pub mod testing;
 mod types;
 
-pub use event::{log, Event, State};
+pub use event::{Event, State, log};
 pub use types::*;
 
 /// A rule: a manifest that says what it wants, and a judgement of one event.
@@ -77,7 +77,7 @@ macro_rules! rule {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::glue::bindings;
-    pub use crate::glue::bindings::export;
     pub use crate::glue::bindings::Guest;
-    pub use crate::glue::{evaluate, manifest, HostEvent, WitManifest, WitVerdict};
+    pub use crate::glue::bindings::export;
+    pub use crate::glue::{HostEvent, WitManifest, WitVerdict, evaluate, manifest};
 }

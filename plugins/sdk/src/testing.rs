@@ -16,9 +16,9 @@
 //! assert!(verdict.is_allow());
 //! ```
 
+use crate::Rule;
 use crate::event::{Event, EventSource, State, StateSource};
 use crate::types::{Entity, HashMatch, Subject, Value, Verdict};
-use crate::Rule;
 
 /// An event for a test. Defaults: id `event-1`, time 0, actor `account:a`.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,7 +107,10 @@ impl EventFixture {
 
     /// The first attribute with this name.
     pub fn attribute(&self, name: &str) -> Option<&Value> {
-        self.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -129,7 +132,13 @@ impl StateFixture {
 
     /// A counter reads `value` for `subject` over any window of at least
     /// `window_seconds` (the largest window at or below the asked one wins).
-    pub fn counter(mut self, subject: Subject, name: &str, window_seconds: u32, value: u64) -> Self {
+    pub fn counter(
+        mut self,
+        subject: Subject,
+        name: &str,
+        window_seconds: u32,
+        value: u64,
+    ) -> Self {
         self.counters
             .push((subject, name.to_string(), window_seconds, value));
         self
@@ -164,7 +173,12 @@ impl StateFixture {
             .collect()
     }
 
-    pub(crate) fn read_matches(&self, bank: &str, hash: &[u8], max_distance: u32) -> Vec<HashMatch> {
+    pub(crate) fn read_matches(
+        &self,
+        bank: &str,
+        hash: &[u8],
+        max_distance: u32,
+    ) -> Vec<HashMatch> {
         let mut matches: Vec<HashMatch> = self
             .banks
             .iter()
@@ -190,12 +204,18 @@ impl StateFixture {
 pub fn evaluate<R: Rule>(event: &EventFixture, state: &StateFixture) -> Verdict {
     let manifest = R::manifest();
     assert!(
-        manifest.event_kinds.iter().any(|k| *k == event.kind),
+        manifest.event_kinds.contains(&event.kind),
         "rule `{}` does not subscribe to `{}`; it subscribes to {:?}",
         manifest.name,
         event.kind,
         manifest.event_kinds
     );
+    evaluate_unchecked::<R>(event, state)
+}
+
+/// [`evaluate`] without the subscription check: the rule's logic alone, as
+/// a native baseline for benchmarks.
+pub fn evaluate_unchecked<R: Rule>(event: &EventFixture, state: &StateFixture) -> Verdict {
     R::evaluate(
         &Event(EventSource::Fixture(event)),
         &State(StateSource::Fixture(state)),

@@ -212,7 +212,12 @@ impl Verdict {
     }
 
     /// Ask the engine to label a subject for `ttl_seconds` from the event.
-    pub fn set_label(mut self, subject: Subject, label: impl Into<String>, ttl_seconds: u64) -> Self {
+    pub fn set_label(
+        mut self,
+        subject: Subject,
+        label: impl Into<String>,
+        ttl_seconds: u64,
+    ) -> Self {
         self.effects.push(Effect::SetLabel {
             subject,
             label: label.into(),
@@ -284,7 +289,12 @@ impl CounterSpec {
     }
 
     /// Sum the integer attribute `attribute` of events of `kinds` per actor.
-    pub fn sum(name: impl Into<String>, kinds: &[&str], attribute: &str, window_seconds: u32) -> Self {
+    pub fn sum(
+        name: impl Into<String>,
+        kinds: &[&str],
+        attribute: &str,
+        window_seconds: u32,
+    ) -> Self {
         CounterSpec {
             aggregation: Aggregation::Sum(attribute.to_string()),
             ..CounterSpec::count(name, kinds, window_seconds)

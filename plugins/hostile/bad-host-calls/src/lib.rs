@@ -3,7 +3,8 @@
 //! message that names it.
 use enforcer_sdk::*;
 
-struct BadHostCalls;
+/// The rule.
+pub struct BadHostCalls;
 
 impl Rule for BadHostCalls {
     fn manifest() -> Manifest {

@@ -1,7 +1,8 @@
 //! A hostile rule that returns a score of 7, outside [0, 1].
 use enforcer_sdk::*;
 
-struct BadScore;
+/// The rule.
+pub struct BadScore;
 
 impl Rule for BadScore {
     fn manifest() -> Manifest {

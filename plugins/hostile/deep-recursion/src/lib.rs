@@ -1,9 +1,11 @@
 //! A hostile rule that recurses without end. The wasm stack cap stops it.
 use enforcer_sdk::*;
 
-struct DeepRecursion;
+/// The rule.
+pub struct DeepRecursion;
 
 #[inline(never)]
+#[allow(unconditional_recursion)] // The point of this plugin.
 fn descend(depth: u64, seed: i64) -> i64 {
     let next = std::hint::black_box(seed.wrapping_mul(31).wrapping_add(depth as i64));
     descend(depth + 1, next).wrapping_add(1)

@@ -7,7 +7,8 @@ unsafe extern "C" {
     fn fd_write(fd: i32, iovs: i32, iovs_len: i32, written: i32) -> i32;
 }
 
-struct ForbiddenImport;
+/// The rule.
+pub struct ForbiddenImport;
 
 impl Rule for ForbiddenImport {
     fn manifest() -> Manifest {

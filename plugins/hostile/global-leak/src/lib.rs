@@ -4,10 +4,11 @@
 //! frame for what an earlier call left there. If the engine leaked anything
 //! between evaluations, the verdict would change from call to call.
 use enforcer_sdk::*;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-struct GlobalLeak;
+/// The rule.
+pub struct GlobalLeak;
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
 static PREVIOUS: Mutex<Option<String>> = Mutex::new(None);
@@ -47,7 +48,10 @@ fn dirty_the_stack(seed: &str) -> u64 {
     for (i, b) in seed.bytes().cycle().take(scratch.len()).enumerate() {
         scratch[i] = b;
     }
-    std::hint::black_box(&scratch).iter().map(|&b| u64::from(b)).sum()
+    std::hint::black_box(&scratch)
+        .iter()
+        .map(|&b| u64::from(b))
+        .sum()
 }
 
 impl Rule for GlobalLeak {

@@ -2,7 +2,8 @@
 //! what a rule may return.
 use enforcer_sdk::*;
 
-struct HugeVerdict;
+/// The rule.
+pub struct HugeVerdict;
 
 impl Rule for HugeVerdict {
     fn manifest() -> Manifest {

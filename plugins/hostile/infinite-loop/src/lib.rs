@@ -2,7 +2,8 @@
 //! set high, the epoch deadline does.
 use enforcer_sdk::*;
 
-struct InfiniteLoop;
+/// The rule.
+pub struct InfiniteLoop;
 
 impl Rule for InfiniteLoop {
     fn manifest() -> Manifest {

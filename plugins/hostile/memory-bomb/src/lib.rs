@@ -2,7 +2,8 @@
 //! memory cap stops it.
 use enforcer_sdk::*;
 
-struct MemoryBomb;
+/// The rule.
+pub struct MemoryBomb;
 
 impl Rule for MemoryBomb {
     fn manifest() -> Manifest {

@@ -1,7 +1,8 @@
 //! A hostile rule that panics on every event.
 use enforcer_sdk::*;
 
-struct Panics;
+/// The rule.
+pub struct Panics;
 
 impl Rule for Panics {
     fn manifest() -> Manifest {

@@ -58,7 +58,7 @@ rule!(MassForwarding);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use enforcer_sdk::testing::{evaluate, EventFixture, StateFixture};
+    use enforcer_sdk::testing::{EventFixture, StateFixture, evaluate};
 
     fn forward(chats: i64) -> EventFixture {
         EventFixture::new("message.forwarded").int("chat_count", chats)
@@ -81,8 +81,14 @@ mod tests {
     #[test]
     fn hourly_volume_goes_to_review_then_limit() {
         let review = StateFixture::new().counter(Subject::Actor, "forwards", HOUR, 150);
-        assert_eq!(evaluate::<MassForwarding>(&forward(2), &review).severity, Severity::Review);
+        assert_eq!(
+            evaluate::<MassForwarding>(&forward(2), &review).severity,
+            Severity::Review
+        );
         let limit = StateFixture::new().counter(Subject::Actor, "forwards", HOUR, 400);
-        assert_eq!(evaluate::<MassForwarding>(&forward(2), &limit).severity, Severity::Limit);
+        assert_eq!(
+            evaluate::<MassForwarding>(&forward(2), &limit).severity,
+            Severity::Limit
+        );
     }
 }
