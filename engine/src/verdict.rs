@@ -1,6 +1,7 @@
 //! What a rule returns, as the engine keeps it: a validated verdict, or a
 //! classified error, with the cost of getting it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -184,12 +185,13 @@ impl RuleError {
 /// One rule's run on one event: the verdict or error, and what it cost.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleOutcome {
-    /// The rule's name.
-    pub rule: String,
+    /// The rule's name. Shared with the loaded rule: an outcome is made per
+    /// rule per event, so it must not copy strings.
+    pub rule: Arc<str>,
     /// The rule's own version string.
-    pub version: String,
+    pub version: Arc<str>,
     /// The sha256 of the wasm it was loaded from, in hex.
-    pub sha256: String,
+    pub sha256: Arc<str>,
     /// The verdict, or why there is none.
     pub result: Result<Verdict, RuleError>,
     /// Fuel consumed, including the instance reset after the call.
@@ -200,6 +202,7 @@ pub struct RuleOutcome {
 }
 
 mod duration_micros {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -20,7 +20,12 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = Runtime::new()?;
     let rule = runtime.load(&wasm)?;
-    println!("loaded {} {} ({})", rule.name(), rule.manifest().version, rule.sha256());
+    println!(
+        "loaded {} {} ({})",
+        rule.name(),
+        rule.manifest().version,
+        rule.sha256()
+    );
 
     // What the engine knows about these accounts right now.
     let state: Arc<dyn StateView> = Arc::new(
@@ -30,8 +35,13 @@ fn main() -> anyhow::Result<()> {
     );
     for (id, account, chats) in [("e1", "quiet", 2), ("e2", "busy", 2), ("e3", "quiet", 60)] {
         let event = Arc::new(
-            Event::new(id, "message.forwarded", 1_764_000_000_000, Entity::account(account))
-                .with("chat_count", Value::Int(chats)),
+            Event::new(
+                id,
+                "message.forwarded",
+                1_764_000_000_000,
+                Entity::account(account),
+            )
+            .with("chat_count", Value::Int(chats)),
         );
         let outcome = rule.evaluate(&event, &state);
         match outcome.result {
@@ -39,7 +49,11 @@ fn main() -> anyhow::Result<()> {
                 "{id} {account} forwards to {chats}: {:?} ({:.2}) {:?}",
                 verdict.severity,
                 verdict.score,
-                verdict.reasons.iter().map(|r| &r.explanation).collect::<Vec<_>>()
+                verdict
+                    .reasons
+                    .iter()
+                    .map(|r| &r.explanation)
+                    .collect::<Vec<_>>()
             ),
             Err(error) => println!("{id}: rule failed: {error}"),
         }

@@ -727,23 +727,44 @@ impl Rewriter<'_> {
         Some((memarg.offset, local))
     }
 
-    /// Mark the block holding `addr + offset` dirty. Fast path inline: one
-    /// load from the dirty map; the first write to a block calls `mark_block`.
+    /// Mark the block holding `addr + offset` dirty, without a branch:
+    /// append the block to the dirty list unconditionally, but advance the
+    /// list's length only if the block was clean, then mark it. Branch-free
+    /// code keeps the fuel and epoch instrumentation (which works per basic
+    /// block) from multiplying the cost of every store.
+    ///
+    /// A block past the map means an address past the rule's memory cap;
+    /// the store itself then traps and the instance is retired, so the
+    /// stray bookkeeping write it makes first is never read.
     fn mark_store(&self, f: &mut Function, scratch: &Scratch, offset: u64) {
+        let l = self.layout;
+        let count = self.added.global_dirty_count;
         f.instruction(&Instruction::LocalGet(scratch.addr));
         if offset != 0 {
             f.instruction(&Instruction::I32Const(offset as u32 as i32));
             f.instruction(&Instruction::I32Add);
         }
-        f.instruction(&Instruction::I32Const(BLOCK_SHIFT as i32));
-        f.instruction(&Instruction::I32ShrU);
-        f.instruction(&Instruction::LocalTee(scratch.block));
-        f.instruction(&Instruction::I32Load8U(shadow(self.layout.map_base, 0)));
-        f.instruction(&Instruction::I32Eqz);
-        f.instruction(&Instruction::If(BlockType::Empty));
-        f.instruction(&Instruction::LocalGet(scratch.block));
-        f.instruction(&Instruction::Call(self.added.mark_block));
-        f.instruction(&Instruction::End);
+        f.instructions()
+            .i32_const(BLOCK_SHIFT as i32)
+            .i32_shr_u()
+            .local_set(scratch.block)
+            // list[count] = block
+            .global_get(count)
+            .i32_const(2)
+            .i32_shl()
+            .local_get(scratch.block)
+            .i32_store(shadow(l.list_base, 2))
+            // count += (map[block] == 0)
+            .global_get(count)
+            .local_get(scratch.block)
+            .i32_load8_u(shadow(l.map_base, 0))
+            .i32_eqz()
+            .i32_add()
+            .global_set(count)
+            // map[block] = 1
+            .local_get(scratch.block)
+            .i32_const(1)
+            .i32_store8(shadow(l.map_base, 0));
     }
 
     fn instrument_body(

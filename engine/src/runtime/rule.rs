@@ -28,10 +28,11 @@ pub struct LoadedRule {
     runtime: Arc<RuntimeInner>,
     pre: IsolatedRulePre<HostState>,
     manifest: Manifest,
-    sha256: String,
+    sha256: Arc<str>,
     wasm_bytes: usize,
     limits: Limits,
     name: Arc<str>,
+    version: Arc<str>,
     declarations: Arc<Declarations>,
     idle: Mutex<Vec<WarmInstance>>,
 }
@@ -59,10 +60,11 @@ impl LoadedRule {
                 event_kinds: Vec::new(),
                 counters: Vec::new(),
             },
-            sha256,
+            sha256: Arc::from(sha256),
             wasm_bytes,
             limits,
             name: Arc::from("(loading)"),
+            version: Arc::from(""),
             declarations: Arc::new(Declarations::default()),
             idle: Mutex::new(Vec::new()),
         };
@@ -71,6 +73,7 @@ impl LoadedRule {
             .map_err(|e| LoadError::Manifest(e.to_string()))?;
         manifest.validate().map_err(LoadError::Manifest)?;
         rule.name = Arc::from(manifest.name.as_str());
+        rule.version = Arc::from(manifest.version.as_str());
         rule.declarations = Arc::new(Declarations {
             counters: manifest
                 .counters
@@ -174,8 +177,8 @@ impl LoadedRule {
             ),
         };
         RuleOutcome {
-            rule: self.manifest.name.clone(),
-            version: self.manifest.version.clone(),
+            rule: self.name.clone(),
+            version: self.version.clone(),
             sha256: self.sha256.clone(),
             result,
             fuel_used,
