@@ -202,7 +202,6 @@ pub struct RuleOutcome {
 }
 
 mod duration_micros {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -4,4 +4,5 @@ mod common;
 mod hostile;
 mod isolation;
 mod plugin_tests;
+mod router;
 mod runtime;
