@@ -41,7 +41,7 @@ pub struct CounterSpec {
 }
 
 /// What a rule is and what it needs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Unique name in a rule set.
     pub name: String,

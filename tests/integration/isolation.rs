@@ -47,6 +47,18 @@ fn statics_heap_and_stack_do_not_leak_between_calls() {
     }
 }
 
+/// Load a rule on a warm runtime and check that `calls` calls in a row all
+/// score `expected`, as a fresh instance would.
+fn assert_every_call_scores(wasm: &[u8], calls: i64, expected: f64, leak: &str) {
+    let rule = Runtime::new().unwrap().load(wasm).unwrap();
+    let state = shared(FixedState::new());
+    for i in 0..calls {
+        let event = sent(&format!("call-{i}"), "a", i);
+        let verdict = rule.evaluate(&event, &state).result.unwrap();
+        assert_eq!(verdict.score, expected, "call {i} {leak}");
+    }
+}
+
 #[test]
 fn wasm_globals_are_restored() {
     let bytes = wat_rule(
@@ -55,15 +67,7 @@ fn wasm_globals_are_restored() {
         "global.get $calls i32.const 1 i32.add global.set $calls
          global.get $calls f64.convert_i32_u f64.const 100 f64.div",
     );
-    let rule = Runtime::new().unwrap().load(&bytes).unwrap();
-    let state = shared(FixedState::new());
-    for i in 0..10 {
-        let verdict = rule
-            .evaluate(&sent(&format!("g{i}"), "a", i), &state)
-            .result
-            .unwrap();
-        assert_eq!(verdict.score, 0.01, "call {i} saw an earlier call's global");
-    }
+    assert_every_call_scores(&bytes, 10, 0.01, "saw an earlier call's global");
 }
 
 #[test]
@@ -76,18 +80,7 @@ fn a_call_that_grows_memory_retires_its_instance() {
         "i32.const 1 memory.grow drop
          memory.size f64.convert_i32_u f64.const 100 f64.div",
     );
-    let rule = Runtime::new().unwrap().load(&bytes).unwrap();
-    let state = shared(FixedState::new());
-    for i in 0..6 {
-        let verdict = rule
-            .evaluate(&sent(&format!("m{i}"), "a", i), &state)
-            .result
-            .unwrap();
-        assert_eq!(
-            verdict.score, 0.02,
-            "call {i} saw memory grown by an earlier call"
-        );
-    }
+    assert_every_call_scores(&bytes, 6, 0.02, "saw memory grown by an earlier call");
 }
 
 #[test]

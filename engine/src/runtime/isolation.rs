@@ -89,14 +89,18 @@ struct ModuleShape {
 }
 
 impl ModuleShape {
-    fn func_type(&self, func: u32) -> &wasmparser::FuncType {
+    /// The type index of a function, imported or defined.
+    fn type_index(&self, func: u32) -> u32 {
         let n_imports = self.import_types.len() as u32;
-        let ty = if func < n_imports {
+        if func < n_imports {
             self.import_types[func as usize]
         } else {
             self.function_types[(func - n_imports) as usize]
-        };
-        &self.types[ty as usize]
+        }
+    }
+
+    fn func_type(&self, func: u32) -> &wasmparser::FuncType {
+        &self.types[self.type_index(func) as usize]
     }
 
     fn exported_func(&self, name: &str) -> Option<u32> {
@@ -486,7 +490,7 @@ impl<'a> Rewriter<'a> {
                 let wrapper = first_injected + injected.len() as u32;
                 injected.push(Injected::Realloc {
                     original: shifted(*index),
-                    ty: shape_type_of(shape, *index),
+                    ty: shape.type_index(*index),
                 });
                 rewriter.export_overrides.insert(name.clone(), wrapper);
             }
@@ -497,7 +501,7 @@ impl<'a> Rewriter<'a> {
             let entry = first_injected + injected.len() as u32;
             injected.push(Injected::Entry {
                 original: shifted(original),
-                ty: shape_type_of(shape, original),
+                ty: shape.type_index(original),
             });
             rewriter.export_overrides.insert(export.clone(), entry);
 
@@ -507,7 +511,7 @@ impl<'a> Rewriter<'a> {
                 Some(original) => {
                     injected.push(Injected::PostReturn {
                         original: Some(shifted(original)),
-                        ty: shape_type_of(shape, original),
+                        ty: shape.type_index(original),
                     });
                     rewriter.export_overrides.insert(post_name, wrapper);
                 }
@@ -626,15 +630,6 @@ impl<'a> Rewriter<'a> {
             module.section(&globals);
             self.emitted_globals = true;
         }
-    }
-}
-
-fn shape_type_of(shape: &ModuleShape, func: u32) -> u32 {
-    let n_imports = shape.import_types.len() as u32;
-    if func < n_imports {
-        shape.import_types[func as usize]
-    } else {
-        shape.function_types[(func - n_imports) as usize]
     }
 }
 

@@ -54,12 +54,7 @@ impl LoadedRule {
         let mut rule = LoadedRule {
             runtime,
             pre,
-            manifest: Manifest {
-                name: String::new(),
-                version: String::new(),
-                event_kinds: Vec::new(),
-                counters: Vec::new(),
-            },
+            manifest: Manifest::default(),
             sha256: Arc::from(sha256),
             wasm_bytes,
             limits,
@@ -130,6 +125,9 @@ impl LoadedRule {
         );
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|state| &mut state.limiter);
+        // What reaching the deadline does is set once per store; each call
+        // only moves the deadline.
+        store.epoch_deadline_trap();
         let unavailable = |e: wasmtime::Error| RuleError::Unavailable {
             message: format!("{e:#}"),
         };
@@ -290,7 +288,6 @@ fn arm(
     }
     if config.metering.epoch() {
         store.set_epoch_deadline(deadline_ticks(limits, config.epoch_tick));
-        store.epoch_deadline_trap();
     }
     Ok(())
 }
