@@ -38,16 +38,14 @@ pub fn shared<S: StateView + 'static>(state: S) -> Arc<dyn StateView> {
 
 /// A rule written by hand in WAT, subscribed to `message.sent`, whose
 /// `evaluate` runs `body` with the verdict record's address (320) as its
-/// only job: `body` must leave an f64 score on the stack. It exports no
-/// post-return functions and imports only the event's drop (the canonical
-/// ABI requires a borrowed handle to be dropped before returning): the bare
-/// minimum the contract allows, which exercises paths the SDK never takes.
+/// only job: `body` must leave an f64 score on the stack. It imports
+/// nothing and exports no post-return functions: the bare minimum the
+/// contract allows, which exercises paths the SDK never takes.
 pub fn wat_rule(name: &str, globals: &str, body: &str) -> Vec<u8> {
     assert!(name.len() < 20);
     let name_bytes: String = name.bytes().map(|b| format!("\\{b:02x}")).collect();
     wat::parse_str(format!(
         r#"(module
-  (import "enforcer:rule/host@0.1.0" "[resource-drop]event" (func $drop (param i32)))
   (memory (export "memory") 1)
   (global $bump (mut i32) (i32.const 4096))
   {globals}
@@ -59,8 +57,7 @@ pub fn wat_rule(name: &str, globals: &str, body: &str) -> Vec<u8> {
   ;; manifest: name, version, event-kinds, counters (empty)
   (data (i32.const 200) "\64\00\00\00\{len:02x}\00\00\00\78\00\00\00\01\00\00\00\a0\00\00\00\01\00\00\00\00\00\00\00\00\00\00\00")
   (func (export "manifest") (result i32) i32.const 200)
-  (func (export "evaluate") (param i32) (result i32)
-    local.get 0 call $drop
+  (func (export "evaluate") (result i32)
     i32.const 320
     {body}
     f64.store

@@ -237,7 +237,7 @@ fn state_the_reset_cannot_cover_is_refused() {
     let table_growth = wat::parse_str(
         r#"(module (memory (export "memory") 1) (table 1 funcref)
              (func (export "manifest") (result i32) ref.null func i32.const 1 table.grow drop i32.const 0)
-             (func (export "evaluate") (param i32) (result i32) i32.const 0)
+             (func (export "evaluate") (result i32) i32.const 0)
              (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0))"#,
     )
     .unwrap();

@@ -118,11 +118,9 @@ mod tests {
     #[test]
     fn contract_lists_host_interface_and_exports() {
         let contract = ContractInfo::get();
-        assert!(
-            contract
-                .allowed_import_modules
-                .contains("enforcer:rule/host@0.1.0")
-        );
+        for module in ["enforcer:rule/event@0.1.0", "enforcer:rule/host@0.1.0"] {
+            assert!(contract.allowed_import_modules.contains(module), "{module}");
+        }
         assert!(
             !contract
                 .allowed_import_modules
@@ -137,17 +135,14 @@ mod tests {
     #[test]
     fn return_areas_cover_imports_returning_strings_and_lists() {
         let areas = &ContractInfo::get().return_areas;
+        let event = "enforcer:rule/event@0.1.0".to_string();
         let host = "enforcer:rule/host@0.1.0".to_string();
         // A string is a pointer and a length.
-        assert_eq!(
-            areas.get(&(host.clone(), "[method]event.id".into())),
-            Some(&8)
-        );
+        assert_eq!(areas.get(&(event.clone(), "id".into())), Some(&8));
         // option<string>: a discriminant, then the string.
-        assert_eq!(
-            areas.get(&(host.clone(), "[method]event.text".into())),
-            Some(&12)
-        );
+        assert_eq!(areas.get(&(event.clone(), "text".into())), Some(&12));
+        // option<s64>: a discriminant, padding, then the integer.
+        assert_eq!(areas.get(&(event, "int".into())), Some(&16));
         // Scalars come back in registers and need no area.
         assert_eq!(areas.get(&(host.clone(), "counter".into())), None);
         assert_eq!(areas.get(&(host, "has-label".into())), None);

@@ -6,17 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::component::Resource;
-
 use super::contract::bindings::enforcer::isolation::reset;
-use super::contract::bindings::enforcer::rule::host::{self, Event as EventResource};
-use super::contract::bindings::enforcer::rule::types as wit;
+use super::contract::bindings::enforcer::rule::{event as wit_event, host, types as wit};
 use super::limits::Limits;
 use crate::event::{Entity, EntityKind, Event, Value};
 use crate::state::StateView;
-
-/// The `rep` of the one event resource the engine lends per call.
-pub(crate) const EVENT_REP: u32 = 0;
 
 /// A rule misused a host function. Returned from the import as a trap, so
 /// the evaluation fails with this message.
@@ -197,28 +191,28 @@ impl reset::Host for HostState {
     }
 }
 
-impl host::HostEvent for HostState {
-    fn id(&mut self, _: Resource<EventResource>) -> wasmtime::Result<String> {
+impl wit_event::Host for HostState {
+    fn id(&mut self) -> wasmtime::Result<String> {
         Ok(self.event("event.id")?.id.clone())
     }
 
-    fn kind(&mut self, _: Resource<EventResource>) -> wasmtime::Result<String> {
+    fn kind(&mut self) -> wasmtime::Result<String> {
         Ok(self.event("event.kind")?.kind.clone())
     }
 
-    fn is_kind(&mut self, _: Resource<EventResource>, kind: String) -> wasmtime::Result<bool> {
+    fn is_kind(&mut self, kind: String) -> wasmtime::Result<bool> {
         Ok(self.event("event.is-kind")?.kind == kind)
     }
 
-    fn occurred_at(&mut self, _: Resource<EventResource>) -> wasmtime::Result<i64> {
+    fn occurred_at(&mut self) -> wasmtime::Result<i64> {
         Ok(self.event("event.occurred-at")?.occurred_at_ms)
     }
 
-    fn actor(&mut self, _: Resource<EventResource>) -> wasmtime::Result<wit::Entity> {
+    fn actor(&mut self) -> wasmtime::Result<wit::Entity> {
         Ok(entity_to_wit(&self.event("event.actor")?.actor))
     }
 
-    fn target(&mut self, _: Resource<EventResource>) -> wasmtime::Result<Option<wit::Entity>> {
+    fn target(&mut self) -> wasmtime::Result<Option<wit::Entity>> {
         Ok(self
             .event("event.target")?
             .target
@@ -226,76 +220,55 @@ impl host::HostEvent for HostState {
             .map(entity_to_wit))
     }
 
-    fn attribute(
-        &mut self,
-        _: Resource<EventResource>,
-        name: String,
-    ) -> wasmtime::Result<Option<wit::Value>> {
+    fn attribute(&mut self, name: String) -> wasmtime::Result<Option<wit::Value>> {
         Ok(self
             .event("event.attribute")?
             .attribute(&name)
             .map(value_to_wit))
     }
 
-    fn int(&mut self, _: Resource<EventResource>, name: String) -> wasmtime::Result<Option<i64>> {
+    fn int(&mut self, name: String) -> wasmtime::Result<Option<i64>> {
         Ok(match self.event("event.int")?.attribute(&name) {
             Some(Value::Int(v)) => Some(*v),
             _ => None,
         })
     }
 
-    fn float(&mut self, _: Resource<EventResource>, name: String) -> wasmtime::Result<Option<f64>> {
+    fn float(&mut self, name: String) -> wasmtime::Result<Option<f64>> {
         Ok(match self.event("event.float")?.attribute(&name) {
             Some(Value::Float(v)) => Some(*v),
             _ => None,
         })
     }
 
-    fn boolean(
-        &mut self,
-        _: Resource<EventResource>,
-        name: String,
-    ) -> wasmtime::Result<Option<bool>> {
+    fn boolean(&mut self, name: String) -> wasmtime::Result<Option<bool>> {
         Ok(match self.event("event.boolean")?.attribute(&name) {
             Some(Value::Bool(v)) => Some(*v),
             _ => None,
         })
     }
 
-    fn text(
-        &mut self,
-        _: Resource<EventResource>,
-        name: String,
-    ) -> wasmtime::Result<Option<String>> {
+    fn text(&mut self, name: String) -> wasmtime::Result<Option<String>> {
         Ok(match self.event("event.text")?.attribute(&name) {
             Some(Value::Text(v)) => Some(v.clone()),
             _ => None,
         })
     }
 
-    fn bytes(
-        &mut self,
-        _: Resource<EventResource>,
-        name: String,
-    ) -> wasmtime::Result<Option<Vec<u8>>> {
+    fn bytes(&mut self, name: String) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(match self.event("event.bytes")?.attribute(&name) {
             Some(Value::Bytes(v)) => Some(v.clone()),
             _ => None,
         })
     }
 
-    fn attribute_names(&mut self, _: Resource<EventResource>) -> wasmtime::Result<Vec<String>> {
+    fn attribute_names(&mut self) -> wasmtime::Result<Vec<String>> {
         Ok(self
             .event("event.attribute-names")?
             .attributes
             .iter()
             .map(|(n, _)| n.clone())
             .collect())
-    }
-
-    fn drop(&mut self, _: Resource<EventResource>) -> wasmtime::Result<()> {
-        // The event is only ever lent; the engine owns it.
-        Ok(())
     }
 }
 

@@ -1,16 +1,15 @@
 //! A loaded rule: its identity, its manifest, and a pool of warm instances
-//! that calls borrow one at a time. A call never fails the engine: whatever
+//! that calls take one at a time. A call never fails the engine: whatever
 //! the rule does, the caller gets a [`RuleOutcome`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use wasmtime::Store;
-use wasmtime::component::Resource;
 
 use super::contract::bindings::{IsolatedRule, IsolatedRulePre};
 use super::convert::{manifest_from_wit, verdict_from_wit};
-use super::host::{Declarations, EVENT_REP, HostCallError, HostState, InstanceRetired};
+use super::host::{Declarations, HostCallError, HostState, InstanceRetired};
 use super::isolation::shadow_memory_bytes;
 use super::{LoadError, RuntimeConfig, RuntimeInner};
 use crate::event::Event;
@@ -245,9 +244,7 @@ impl WarmInstance {
             };
         }
         self.store.data_mut().begin(event.clone(), state.clone());
-        let returned = self
-            .bindings
-            .call_evaluate(&mut self.store, Resource::new_borrow(EVENT_REP));
+        let returned = self.bindings.call_evaluate(&mut self.store);
         let fuel_used = if config.metering.fuel() {
             limits.fuel - self.store.get_fuel().unwrap_or(0)
         } else {

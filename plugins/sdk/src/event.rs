@@ -13,7 +13,7 @@ pub struct Event<'a>(pub(crate) EventSource<'a>);
 pub(crate) enum EventSource<'a> {
     Fixture(&'a EventFixture),
     #[cfg(target_arch = "wasm32")]
-    Host(&'a crate::glue::HostEvent),
+    Host,
 }
 
 /// Reads of engine-owned state: counters, labels and hash banks, as of the
@@ -28,11 +28,14 @@ pub(crate) enum StateSource<'a> {
 
 /// Dispatches one accessor to the fixture or to the host.
 macro_rules! from_source {
-    ($self:ident, $fixture:ident => $native:expr, $host:ident => $wasm:expr) => {
+    ($self:ident, $fixture:ident => $native:expr, $wasm:expr) => {
         match &$self.0 {
             EventSource::Fixture($fixture) => $native,
             #[cfg(target_arch = "wasm32")]
-            EventSource::Host($host) => $wasm,
+            EventSource::Host => {
+                use crate::glue::wit_event as h;
+                $wasm
+            }
         }
     };
 }
@@ -40,67 +43,67 @@ macro_rules! from_source {
 impl Event<'_> {
     /// The event's unique id.
     pub fn id(&self) -> String {
-        from_source!(self, f => f.id.clone(), h => h.id())
+        from_source!(self, f => f.id.clone(), h::id())
     }
 
     /// The dotted kind, such as `message.forwarded`.
     pub fn kind(&self) -> String {
-        from_source!(self, f => f.kind.clone(), h => h.kind())
+        from_source!(self, f => f.kind.clone(), h::kind())
     }
 
     /// Whether the event is of this kind (cheaper than comparing [`Event::kind`]).
     pub fn is(&self, kind: &str) -> bool {
-        from_source!(self, f => f.kind == kind, h => h.is_kind(kind))
+        from_source!(self, f => f.kind == kind, h::is_kind(kind))
     }
 
     /// When the event happened, in milliseconds since the Unix epoch.
     pub fn occurred_at_ms(&self) -> i64 {
-        from_source!(self, f => f.occurred_at_ms, h => h.occurred_at())
+        from_source!(self, f => f.occurred_at_ms, h::occurred_at())
     }
 
     /// Who acted.
     pub fn actor(&self) -> Entity {
-        from_source!(self, f => f.actor.clone(), h => crate::glue::entity_from_host(h.actor()))
+        from_source!(self, f => f.actor.clone(), crate::glue::entity_from_host(h::actor()))
     }
 
     /// Whom or what the action was aimed at, if anyone.
     pub fn target(&self) -> Option<Entity> {
-        from_source!(self, f => f.target.clone(), h => h.target().map(crate::glue::entity_from_host))
+        from_source!(self, f => f.target.clone(), h::target().map(crate::glue::entity_from_host))
     }
 
     /// Any attribute, whatever its type.
     pub fn attribute(&self, name: &str) -> Option<Value> {
-        from_source!(self, f => f.attribute(name).cloned(), h => h.attribute(name).map(crate::glue::value_from_host))
+        from_source!(self, f => f.attribute(name).cloned(), h::attribute(name).map(crate::glue::value_from_host))
     }
 
     /// An integer attribute; `None` if absent or of another type.
     pub fn int(&self, name: &str) -> Option<i64> {
-        from_source!(self, f => match f.attribute(name) { Some(Value::Int(v)) => Some(*v), _ => None }, h => h.int(name))
+        from_source!(self, f => match f.attribute(name) { Some(Value::Int(v)) => Some(*v), _ => None }, h::int(name))
     }
 
     /// A float attribute; `None` if absent or of another type.
     pub fn float(&self, name: &str) -> Option<f64> {
-        from_source!(self, f => match f.attribute(name) { Some(Value::Float(v)) => Some(*v), _ => None }, h => h.float(name))
+        from_source!(self, f => match f.attribute(name) { Some(Value::Float(v)) => Some(*v), _ => None }, h::float(name))
     }
 
     /// A boolean attribute; `None` if absent or of another type.
     pub fn bool(&self, name: &str) -> Option<bool> {
-        from_source!(self, f => match f.attribute(name) { Some(Value::Bool(v)) => Some(*v), _ => None }, h => h.boolean(name))
+        from_source!(self, f => match f.attribute(name) { Some(Value::Bool(v)) => Some(*v), _ => None }, h::boolean(name))
     }
 
     /// A text attribute; `None` if absent or of another type.
     pub fn text(&self, name: &str) -> Option<String> {
-        from_source!(self, f => match f.attribute(name) { Some(Value::Text(v)) => Some(v.clone()), _ => None }, h => h.text(name))
+        from_source!(self, f => match f.attribute(name) { Some(Value::Text(v)) => Some(v.clone()), _ => None }, h::text(name))
     }
 
     /// A bytes attribute; `None` if absent or of another type.
     pub fn bytes(&self, name: &str) -> Option<Vec<u8>> {
-        from_source!(self, f => match f.attribute(name) { Some(Value::Bytes(v)) => Some(v.clone()), _ => None }, h => h.bytes(name))
+        from_source!(self, f => match f.attribute(name) { Some(Value::Bytes(v)) => Some(v.clone()), _ => None }, h::bytes(name))
     }
 
     /// The names of all attributes, in the order the client sent them.
     pub fn attribute_names(&self) -> Vec<String> {
-        from_source!(self, f => f.attributes.iter().map(|(n, _)| n.clone()).collect(), h => h.attribute_names())
+        from_source!(self, f => f.attributes.iter().map(|(n, _)| n.clone()).collect(), h::attribute_names())
     }
 }
 

@@ -19,11 +19,11 @@ pub mod bindings {
     });
 }
 
+pub(crate) use bindings::enforcer::rule::event as wit_event;
 use bindings::enforcer::rule::host as wit_host;
 use bindings::enforcer::rule::types as wit;
 
 pub use wit::{Manifest as WitManifest, Verdict as WitVerdict};
-pub use wit_host::Event as HostEvent;
 
 /// How much heap the SDK reserves while the manifest is built. The engine
 /// snapshots an instance's memory right after `manifest`, so a reserve made
@@ -39,8 +39,8 @@ pub fn manifest<R: Rule>() -> WitManifest {
 }
 
 /// The `evaluate` export: run the rule on the host's event.
-pub fn evaluate<R: Rule>(event: &HostEvent) -> WitVerdict {
-    let verdict = R::evaluate(&Event(EventSource::Host(event)), &State(StateSource::Host));
+pub fn evaluate<R: Rule>() -> WitVerdict {
+    let verdict = R::evaluate(&Event(EventSource::Host), &State(StateSource::Host));
     verdict_to_wit(verdict)
 }
 

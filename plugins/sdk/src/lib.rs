@@ -63,8 +63,8 @@ macro_rules! rule {
                 fn manifest() -> $crate::__private::WitManifest {
                     $crate::__private::manifest::<$rule>()
                 }
-                fn evaluate(event: &$crate::__private::HostEvent) -> $crate::__private::WitVerdict {
-                    $crate::__private::evaluate::<$rule>(event)
+                fn evaluate() -> $crate::__private::WitVerdict {
+                    $crate::__private::evaluate::<$rule>()
                 }
             }
             $crate::__private::export!(EnforcerEntryPoint with_types_in $crate::__private::bindings);
@@ -79,5 +79,5 @@ pub mod __private {
     pub use crate::glue::bindings;
     pub use crate::glue::bindings::Guest;
     pub use crate::glue::bindings::export;
-    pub use crate::glue::{HostEvent, WitManifest, WitVerdict, evaluate, manifest};
+    pub use crate::glue::{WitManifest, WitVerdict, evaluate, manifest};
 }
