@@ -731,10 +731,10 @@ impl Rewriter<'_> {
     /// A block past the map means an address past the rule's memory cap;
     /// the store itself then traps and the instance is retired, so the
     /// stray bookkeeping write it makes first is never read.
-    fn mark_store(&self, f: &mut Function, scratch: &Scratch, offset: u64) {
+    fn mark_block_of(&self, f: &mut Function, addr: u32, offset: u64, block: u32) {
         let l = self.layout;
         let count = self.added.global_dirty_count;
-        f.instruction(&Instruction::LocalGet(scratch.addr));
+        f.instruction(&Instruction::LocalGet(addr));
         if offset != 0 {
             f.instruction(&Instruction::I32Const(offset as u32 as i32));
             f.instruction(&Instruction::I32Add);
@@ -742,24 +742,42 @@ impl Rewriter<'_> {
         f.instructions()
             .i32_const(BLOCK_SHIFT as i32)
             .i32_shr_u()
-            .local_set(scratch.block)
+            .local_set(block)
             // list[count] = block
             .global_get(count)
             .i32_const(2)
             .i32_shl()
-            .local_get(scratch.block)
+            .local_get(block)
             .i32_store(shadow(l.list_base, 2))
             // count += (map[block] == 0)
             .global_get(count)
-            .local_get(scratch.block)
+            .local_get(block)
             .i32_load8_u(shadow(l.map_base, 0))
             .i32_eqz()
             .i32_add()
             .global_set(count)
             // map[block] = 1
-            .local_get(scratch.block)
+            .local_get(block)
             .i32_const(1)
             .i32_store8(shadow(l.map_base, 0));
+    }
+
+    /// Mark `len` bytes at the address in local `addr` dirty, inline when
+    /// they span at most two blocks, through `mark_range` otherwise.
+    fn mark_small_range(&self, f: &mut Function, addr: u32, len: u32, block: u32) {
+        if len == 0 {
+            return;
+        }
+        // The restore copies STRADDLE_SLACK bytes past each dirty block, so
+        // a range that short is covered by the block of its first byte.
+        self.mark_block_of(f, addr, 0, block);
+        if len > STRADDLE_SLACK && len <= BLOCK_BYTES {
+            self.mark_block_of(f, addr, u64::from(len - 1), block);
+        } else if len > BLOCK_BYTES {
+            f.instruction(&Instruction::LocalGet(addr));
+            f.instruction(&Instruction::I32Const(len as i32));
+            f.instruction(&Instruction::Call(self.added.mark_range));
+        }
     }
 
     fn instrument_body(
@@ -786,7 +804,7 @@ impl Rewriter<'_> {
             if let Some((offset, value)) = self.stored_type(&op, &scratch) {
                 f.instruction(&Instruction::LocalSet(value));
                 f.instruction(&Instruction::LocalSet(scratch.addr));
-                self.mark_store(&mut f, &scratch, offset);
+                self.mark_block_of(&mut f, scratch.addr, offset, scratch.block);
                 f.instruction(&Instruction::LocalGet(scratch.addr));
                 f.instruction(&Instruction::LocalGet(value));
                 f.instruction(&self.instruction(op)?);
@@ -930,11 +948,9 @@ impl Rewriter<'_> {
                 area_bytes,
             } => {
                 let n_params = self.params_of_type(*ty) as u32;
-                let mut f = Function::new([]);
+                let mut f = Function::new([(1, ValType::I32)]);
                 // The return area is the last parameter by the canonical ABI.
-                f.instruction(&Instruction::LocalGet(n_params - 1));
-                f.instruction(&Instruction::I32Const(*area_bytes as i32));
-                f.instruction(&Instruction::Call(self.added.mark_range));
+                self.mark_small_range(&mut f, n_params - 1, *area_bytes, n_params);
                 for param in 0..n_params {
                     f.instruction(&Instruction::LocalGet(param));
                 }
