@@ -55,10 +55,12 @@ pub trait StateView: Send + Sync {
 
 /// A state whose every value is set by hand: for tests, examples and
 /// trying a rule against a known situation. Counters ignore the window and
-/// time (the value given is the value read); labels never expire.
+/// time (the value given is the value read); labels never expire. Lookups
+/// are linear scans: a hand-set state holds a handful of values, and a scan
+/// of those is cheaper than hashing an entity.
 #[derive(Clone, Debug, Default)]
 pub struct FixedState {
-    counters: HashMap<Entity, HashMap<String, u64>>,
+    counters: Vec<(Entity, String, u64)>,
     labels: HashMap<Entity, Vec<String>>,
     banks: HashMap<String, Vec<(String, [u8; 32])>>,
 }
@@ -72,9 +74,8 @@ impl FixedState {
     /// Set a counter's value for an entity.
     pub fn with_counter(mut self, entity: Entity, name: &str, value: u64) -> Self {
         self.counters
-            .entry(entity)
-            .or_default()
-            .insert(name.to_string(), value);
+            .retain(|(e, n, _)| !(*e == entity && n == name));
+        self.counters.push((entity, name.to_string(), value));
         self
     }
 
@@ -113,10 +114,9 @@ impl StateView for FixedState {
     ) -> Result<u64, StateError> {
         Ok(self
             .counters
-            .get(entity)
-            .and_then(|counters| counters.get(name))
-            .copied()
-            .unwrap_or(0))
+            .iter()
+            .find(|(e, n, _)| e == entity && n == name)
+            .map_or(0, |(_, _, value)| *value))
     }
 
     fn labels(&self, entity: &Entity, _at_ms: i64) -> Result<Vec<String>, StateError> {

@@ -3,7 +3,7 @@
 //! state view the call reads. Every import is a read: nothing a rule calls
 //! changes engine state.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::contract::bindings::enforcer::isolation::reset;
@@ -27,8 +27,9 @@ pub(crate) struct InstanceRetired;
 /// What a rule declared that the host checks its reads against.
 #[derive(Debug, Default)]
 pub(crate) struct Declarations {
-    /// Counter name to the longest window the rule may read.
-    pub counters: HashMap<String, u32>,
+    /// Counter name and the longest window the rule may read it over. A
+    /// rule declares a handful, so a scan beats hashing the name.
+    pub counters: Vec<(String, u32)>,
 }
 
 /// The event and state one call reads.
@@ -98,14 +99,20 @@ impl HostState {
         Ok(&self.call(function)?.event)
     }
 
-    /// The entity a subject names in this call, if there is one.
-    fn resolve(&self, subject: wit::Subject, function: &str) -> wasmtime::Result<Option<Entity>> {
-        let event = self.event(function)?;
-        Ok(match subject {
-            wit::Subject::Actor => Some(event.actor.clone()),
-            wit::Subject::Target => event.target.clone(),
-            wit::Subject::Entity(e) => Some(entity_from_wit(e)),
-        })
+    /// The call, and the entity a subject names in it if there is one,
+    /// borrowed from the event where it can be.
+    fn resolve(
+        &self,
+        subject: wit::Subject,
+        function: &str,
+    ) -> wasmtime::Result<(&CallContext, Option<Cow<'_, Entity>>)> {
+        let call = self.call(function)?;
+        let entity = match subject {
+            wit::Subject::Actor => Some(Cow::Borrowed(&call.event.actor)),
+            wit::Subject::Target => call.event.target.as_ref().map(Cow::Borrowed),
+            wit::Subject::Entity(e) => Some(Cow::Owned(entity_from_wit(e))),
+        };
+        Ok((call, entity))
     }
 }
 
@@ -279,7 +286,13 @@ impl host::Host for HostState {
         name: String,
         window_seconds: u32,
     ) -> wasmtime::Result<u64> {
-        let Some(&declared) = self.declarations.counters.get(&name) else {
+        let declared = self
+            .declarations
+            .counters
+            .iter()
+            .find(|(declared, _)| *declared == name)
+            .map(|(_, window)| *window);
+        let Some(declared) = declared else {
             return Err(fail(format!(
                 "read counter `{name}`, which the rule's manifest does not declare"
             )));
@@ -289,20 +302,18 @@ impl host::Host for HostState {
                 "read counter `{name}` over {window_seconds}s, longer than the {declared}s its manifest declares"
             )));
         }
-        let Some(entity) = self.resolve(subject, "counter")? else {
+        let (call, Some(entity)) = self.resolve(subject, "counter")? else {
             return Ok(0);
         };
-        let call = self.call("counter")?;
         call.state
             .counter(&entity, &name, window_seconds, call.event.occurred_at_ms)
             .map_err(|e| fail(e.to_string()))
     }
 
     fn labels(&mut self, subject: wit::Subject) -> wasmtime::Result<Vec<String>> {
-        let Some(entity) = self.resolve(subject, "labels")? else {
+        let (call, Some(entity)) = self.resolve(subject, "labels")? else {
             return Ok(Vec::new());
         };
-        let call = self.call("labels")?;
         call.state
             .labels(&entity, call.event.occurred_at_ms)
             .map_err(|e| fail(e.to_string()))
