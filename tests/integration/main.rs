@@ -3,6 +3,7 @@
 mod common;
 mod hostile;
 mod isolation;
+mod isolation_props;
 mod plugin_tests;
 mod router;
 mod runtime;
