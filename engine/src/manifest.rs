@@ -13,6 +13,25 @@ pub enum Aggregation {
     Sum(String),
     /// The number of distinct values of an attribute.
     Distinct(String),
+    /// The number of distinct actors.
+    DistinctActors,
+    /// The number of distinct targets.
+    DistinctTargets,
+}
+
+/// Which events of its kinds a counter counts. An event that lacks the
+/// attribute, or has it with another type, is not counted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterFilter {
+    /// Every event.
+    All,
+    /// Events whose boolean attribute is true.
+    IsTrue(String),
+    /// Events whose boolean attribute is false.
+    IsFalse(String),
+    /// Events whose text attribute (first) equals the value (second).
+    TextEquals(String, String),
 }
 
 /// Whose counter a matching event updates.
@@ -36,6 +55,8 @@ pub struct CounterSpec {
     pub key: CounterKey,
     /// What it adds up.
     pub aggregation: Aggregation,
+    /// Which events it counts.
+    pub filter: CounterFilter,
     /// The longest window the rule reads, in seconds.
     pub window_seconds: u32,
 }
@@ -88,6 +109,32 @@ impl Manifest {
             for kind in &counter.event_kinds {
                 check_name("event kind", kind)?;
             }
+            match (&counter.aggregation, counter.key) {
+                (Aggregation::Sum(attribute) | Aggregation::Distinct(attribute), _) => {
+                    check_name("attribute name", attribute)?
+                }
+                (Aggregation::DistinctActors, CounterKey::Actor) => {
+                    return Err(format!(
+                        "counter `{}` counts distinct actors per actor, which is always 1; key it by target",
+                        counter.name
+                    ));
+                }
+                (Aggregation::DistinctTargets, CounterKey::Target) => {
+                    return Err(format!(
+                        "counter `{}` counts distinct targets per target, which is always 1; key it by actor",
+                        counter.name
+                    ));
+                }
+                _ => {}
+            }
+            match &counter.filter {
+                CounterFilter::All => {}
+                CounterFilter::IsTrue(attribute)
+                | CounterFilter::IsFalse(attribute)
+                | CounterFilter::TextEquals(attribute, _) => {
+                    check_name("attribute name", attribute)?
+                }
+            }
         }
         Ok(())
     }
@@ -128,6 +175,7 @@ mod tests {
                 event_kinds: vec!["message.sent".into()],
                 key: CounterKey::Actor,
                 aggregation: Aggregation::Count,
+                filter: CounterFilter::All,
                 window_seconds: 60,
             }],
         }
@@ -151,6 +199,10 @@ mod tests {
         let mut m = manifest();
         m.counters[0].window_seconds = 0;
         assert!(m.validate().unwrap_err().contains("zero-second"));
+
+        let mut m = manifest();
+        m.counters[0].aggregation = Aggregation::DistinctActors;
+        assert!(m.validate().unwrap_err().contains("always 1"));
 
         let mut m = manifest();
         m.name = "has space".into();

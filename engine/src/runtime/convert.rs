@@ -3,7 +3,7 @@
 
 use super::contract::bindings::enforcer::rule::types as wit;
 use super::host::entity_from_wit;
-use crate::manifest::{Aggregation, CounterKey, CounterSpec, Manifest};
+use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec, Manifest};
 use crate::verdict::{
     Action, Effect, Reason, RecommendedAction, RuleError, Severity, Subject, Verdict,
 };
@@ -31,6 +31,14 @@ pub(crate) fn manifest_from_wit(m: wit::Manifest) -> Manifest {
                     wit::Aggregation::Count => Aggregation::Count,
                     wit::Aggregation::Sum(a) => Aggregation::Sum(a),
                     wit::Aggregation::Distinct(a) => Aggregation::Distinct(a),
+                    wit::Aggregation::DistinctActors => Aggregation::DistinctActors,
+                    wit::Aggregation::DistinctTargets => Aggregation::DistinctTargets,
+                },
+                filter: match c.filter {
+                    wit::CounterFilter::All => CounterFilter::All,
+                    wit::CounterFilter::IsTrue(a) => CounterFilter::IsTrue(a),
+                    wit::CounterFilter::IsFalse(a) => CounterFilter::IsFalse(a),
+                    wit::CounterFilter::TextEquals((a, v)) => CounterFilter::TextEquals(a, v),
                 },
                 window_seconds: c.window_seconds,
             })

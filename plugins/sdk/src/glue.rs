@@ -5,8 +5,8 @@
 use crate::Rule;
 use crate::event::{Event, EventSource, State, StateSource};
 use crate::types::{
-    Action, Aggregation, CounterKey, Effect, Entity, EntityKind, HashMatch, LogLevel, Manifest,
-    Severity, Subject, Value, Verdict,
+    Action, Aggregation, CounterFilter, CounterKey, Effect, Entity, EntityKind, HashMatch,
+    LogLevel, Manifest, Severity, Subject, Value, Verdict,
 };
 
 #[allow(missing_docs)]
@@ -215,6 +215,14 @@ fn manifest_to_wit(manifest: Manifest) -> WitManifest {
                     Aggregation::Count => wit::Aggregation::Count,
                     Aggregation::Sum(a) => wit::Aggregation::Sum(a),
                     Aggregation::Distinct(a) => wit::Aggregation::Distinct(a),
+                    Aggregation::DistinctActors => wit::Aggregation::DistinctActors,
+                    Aggregation::DistinctTargets => wit::Aggregation::DistinctTargets,
+                },
+                filter: match c.filter {
+                    CounterFilter::All => wit::CounterFilter::All,
+                    CounterFilter::IsTrue(a) => wit::CounterFilter::IsTrue(a),
+                    CounterFilter::IsFalse(a) => wit::CounterFilter::IsFalse(a),
+                    CounterFilter::TextEquals(a, v) => wit::CounterFilter::TextEquals((a, v)),
                 },
                 window_seconds: c.window_seconds,
             })

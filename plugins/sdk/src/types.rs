@@ -250,6 +250,24 @@ pub enum Aggregation {
     Sum(String),
     /// The number of distinct values of an attribute.
     Distinct(String),
+    /// The number of distinct actors (for a counter kept per target).
+    DistinctActors,
+    /// The number of distinct targets (for a counter kept per actor).
+    DistinctTargets,
+}
+
+/// Which events of its kinds a counter counts. An event that lacks the
+/// attribute, or has it with another type, is not counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CounterFilter {
+    /// Every event.
+    All,
+    /// Events whose boolean attribute is true.
+    IsTrue(String),
+    /// Events whose boolean attribute is false.
+    IsFalse(String),
+    /// Events whose text attribute equals a value.
+    TextEquals(String, String),
 }
 
 /// Whose counter a matching event updates.
@@ -272,6 +290,8 @@ pub struct CounterSpec {
     pub key: CounterKey,
     /// What it adds up.
     pub aggregation: Aggregation,
+    /// Which of the events it counts.
+    pub filter: CounterFilter,
     /// The longest window the rule reads, in seconds.
     pub window_seconds: u32,
 }
@@ -284,6 +304,7 @@ impl CounterSpec {
             event_kinds: kinds.iter().map(|k| k.to_string()).collect(),
             key: CounterKey::Actor,
             aggregation: Aggregation::Count,
+            filter: CounterFilter::All,
             window_seconds,
         }
     }
@@ -314,9 +335,45 @@ impl CounterSpec {
         }
     }
 
+    /// Count distinct targets of events of `kinds` per actor, such as the
+    /// distinct accounts an account messaged.
+    pub fn distinct_targets(name: impl Into<String>, kinds: &[&str], window_seconds: u32) -> Self {
+        CounterSpec {
+            aggregation: Aggregation::DistinctTargets,
+            ..CounterSpec::count(name, kinds, window_seconds)
+        }
+    }
+
+    /// Count distinct actors of events of `kinds` per target, such as the
+    /// distinct accounts that reported an account.
+    pub fn distinct_actors(name: impl Into<String>, kinds: &[&str], window_seconds: u32) -> Self {
+        CounterSpec {
+            aggregation: Aggregation::DistinctActors,
+            ..CounterSpec::count(name, kinds, window_seconds).by_target()
+        }
+    }
+
     /// Keep the counter for the event's target instead of its actor.
     pub fn by_target(mut self) -> Self {
         self.key = CounterKey::Target;
+        self
+    }
+
+    /// Count only events whose boolean attribute `attribute` is true.
+    pub fn only_if(mut self, attribute: &str) -> Self {
+        self.filter = CounterFilter::IsTrue(attribute.to_string());
+        self
+    }
+
+    /// Count only events whose boolean attribute `attribute` is false.
+    pub fn only_if_not(mut self, attribute: &str) -> Self {
+        self.filter = CounterFilter::IsFalse(attribute.to_string());
+        self
+    }
+
+    /// Count only events whose text attribute `attribute` equals `value`.
+    pub fn only_if_text(mut self, attribute: &str, value: &str) -> Self {
+        self.filter = CounterFilter::TextEquals(attribute.to_string(), value.to_string());
         self
     }
 }
