@@ -291,7 +291,11 @@ impl host::Host for HostState {
             .counters
             .iter()
             .find(|(declared, _)| *declared == name)
-            .map(|(_, window)| *window);
+            .map(|(_, window)| *window)
+            .or_else(|| {
+                let call = self.call.as_ref()?;
+                call.state.shared_counter_window(&name)
+            });
         let Some(declared) = declared else {
             return Err(fail(format!(
                 "read counter `{name}`, which the rule's manifest does not declare"
@@ -320,7 +324,12 @@ impl host::Host for HostState {
     }
 
     fn has_label(&mut self, subject: wit::Subject, label: String) -> wasmtime::Result<bool> {
-        Ok(self.labels(subject)?.contains(&label))
+        let (call, Some(entity)) = self.resolve(subject, "has-label")? else {
+            return Ok(false);
+        };
+        call.state
+            .has_label(&entity, &label, call.event.occurred_at_ms)
+            .map_err(|e| fail(e.to_string()))
     }
 
     fn match_hash(

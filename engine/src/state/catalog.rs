@@ -1,0 +1,182 @@
+//! The counters the engine keeps, deduplicated across rules and the policy.
+//!
+//! Two declarations that count the same events the same way (same kinds,
+//! key, aggregation and filter) share one counter, whatever each calls it,
+//! so ten rules reading "messages sent per hour" cost one update per event.
+//! The counter keeps as much history as the longest window any of them
+//! declared. Rules read by their own names; [`CounterCatalog::resolve`]
+//! turns a rule's name into the shared [`CounterId`].
+
+use std::collections::HashMap;
+
+use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec};
+
+/// A counter the engine keeps. Stable for the life of a catalog and of any
+/// catalog [extended](CounterCatalog::extend) from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CounterId(pub u32);
+
+/// What a counter counts: a declaration without its name and window.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CounterShape {
+    /// The event kinds that update it, sorted and deduplicated.
+    pub event_kinds: Vec<String>,
+    /// Whose counter an event updates.
+    pub key: CounterKey,
+    /// What it adds up.
+    pub aggregation: Aggregation,
+    /// Which events it counts.
+    pub filter: CounterFilter,
+}
+
+impl CounterShape {
+    fn of(spec: &CounterSpec) -> Self {
+        let mut event_kinds = spec.event_kinds.clone();
+        event_kinds.sort();
+        event_kinds.dedup();
+        CounterShape {
+            event_kinds,
+            key: spec.key,
+            aggregation: spec.aggregation.clone(),
+            filter: spec.filter.clone(),
+        }
+    }
+}
+
+/// One kept counter.
+#[derive(Clone, Debug)]
+pub struct CounterDef {
+    /// What it counts.
+    pub shape: CounterShape,
+    /// How much history it keeps: the longest window declared for it.
+    pub retention_seconds: u32,
+}
+
+/// Every kept counter, and which event kinds update which.
+#[derive(Clone, Debug, Default)]
+pub struct CounterCatalog {
+    defs: Vec<CounterDef>,
+    by_shape: HashMap<CounterShape, CounterId>,
+    by_kind: HashMap<String, Vec<CounterId>>,
+}
+
+impl CounterCatalog {
+    /// No counters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keep the counter `spec` describes, sharing an existing one of the
+    /// same shape (and lengthening its history if `spec` needs more).
+    pub fn declare(&mut self, spec: &CounterSpec) -> CounterId {
+        let shape = CounterShape::of(spec);
+        if let Some(&id) = self.by_shape.get(&shape) {
+            let def = &mut self.defs[id.0 as usize];
+            def.retention_seconds = def.retention_seconds.max(spec.window_seconds);
+            return id;
+        }
+        let id = CounterId(self.defs.len() as u32);
+        for kind in &shape.event_kinds {
+            self.by_kind.entry(kind.clone()).or_default().push(id);
+        }
+        self.by_shape.insert(shape.clone(), id);
+        self.defs.push(CounterDef {
+            shape,
+            retention_seconds: spec.window_seconds,
+        });
+        id
+    }
+
+    /// A copy with more counters; every id of `self` keeps its meaning, so
+    /// state kept under the old catalog stays valid under the new one.
+    pub fn extend<'a>(&self, specs: impl IntoIterator<Item = &'a CounterSpec>) -> Self {
+        let mut next = self.clone();
+        for spec in specs {
+            next.declare(spec);
+        }
+        next
+    }
+
+    /// The id of the counter `spec` describes, if it is kept.
+    pub fn resolve(&self, spec: &CounterSpec) -> Option<CounterId> {
+        self.by_shape.get(&CounterShape::of(spec)).copied()
+    }
+
+    /// The counters an event of `kind` updates.
+    pub fn for_kind(&self, kind: &str) -> &[CounterId] {
+        self.by_kind.get(kind).map_or(&[], Vec::as_slice)
+    }
+
+    /// One counter's definition.
+    pub fn def(&self, id: CounterId) -> &CounterDef {
+        &self.defs[id.0 as usize]
+    }
+
+    /// How many counters are kept.
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+
+    /// Whether no counter is kept.
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, kinds: &[&str], window_seconds: u32) -> CounterSpec {
+        CounterSpec {
+            name: name.into(),
+            event_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            key: CounterKey::Actor,
+            aggregation: Aggregation::Count,
+            filter: CounterFilter::All,
+            window_seconds,
+        }
+    }
+
+    #[test]
+    fn same_shape_shares_one_counter_with_the_longest_window() {
+        let mut catalog = CounterCatalog::new();
+        let a = catalog.declare(&spec("sent", &["message.sent", "message.forwarded"], 60));
+        let b = catalog.declare(&spec("msgs", &["message.forwarded", "message.sent"], 3600));
+        assert_eq!(a, b);
+        assert_eq!(catalog.len(), 1);
+        assert_eq!(catalog.def(a).retention_seconds, 3600);
+        assert_eq!(catalog.for_kind("message.sent"), [a]);
+        assert_eq!(catalog.for_kind("message.forwarded"), [a]);
+    }
+
+    #[test]
+    fn different_shapes_are_different_counters() {
+        let mut catalog = CounterCatalog::new();
+        let count = catalog.declare(&spec("sent", &["message.sent"], 60));
+        let mut by_target = spec("received", &["message.sent"], 60);
+        by_target.key = CounterKey::Target;
+        let mut filtered = spec("to_strangers", &["message.sent"], 60);
+        filtered.filter = CounterFilter::IsFalse("to_contact".into());
+        let ids = [
+            count,
+            catalog.declare(&by_target),
+            catalog.declare(&filtered),
+        ];
+        assert_eq!(ids, [CounterId(0), CounterId(1), CounterId(2)]);
+        assert_eq!(catalog.for_kind("message.sent"), ids);
+    }
+
+    #[test]
+    fn extending_keeps_every_id() {
+        let mut old = CounterCatalog::new();
+        let sent = old.declare(&spec("sent", &["message.sent"], 60));
+        let new = old.extend(&[
+            spec("joins", &["group.joined"], 60),
+            spec("s", &["message.sent"], 10),
+        ]);
+        assert_eq!(new.resolve(&spec("x", &["message.sent"], 1)), Some(sent));
+        assert_eq!(new.len(), 2);
+        assert_eq!(new.def(sent).retention_seconds, 60);
+    }
+}

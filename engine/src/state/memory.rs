@@ -1,0 +1,608 @@
+//! The in-memory store: every entity's counters and labels, in one
+//! concurrent map keyed by entity.
+//!
+//! An event updates at most two records (its actor's and its target's),
+//! each under one shard lock of the map, so events about different entities
+//! never wait for each other. Everything is by event time: the store's
+//! clock is the *watermark*, the latest event time it has seen, and it never
+//! reads the wall clock. Memory is bounded by retention: a counter keeps
+//! only its longest declared window before the watermark, a label only
+//! until it expires, and [`MemoryState::sweep`] drops what has aged out and
+//! every record left empty.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use dashmap::DashMap;
+
+use super::catalog::{CounterCatalog, CounterId};
+use super::series::{DistinctSeries, SumSeries};
+use crate::event::{Entity, Event, Value};
+use crate::manifest::{Aggregation, CounterFilter, CounterKey};
+
+/// One counter's history for one entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Series {
+    Sum(SumSeries),
+    Distinct(DistinctSeries),
+}
+
+impl Series {
+    fn for_aggregation(aggregation: &Aggregation) -> Self {
+        match aggregation {
+            Aggregation::Count | Aggregation::Sum(_) => Series::Sum(SumSeries::default()),
+            Aggregation::Distinct(_)
+            | Aggregation::DistinctActors
+            | Aggregation::DistinctTargets => Series::Distinct(DistinctSeries::default()),
+        }
+    }
+
+    fn read(&self, second: i64, window: u32) -> u64 {
+        match self {
+            Series::Sum(s) => s.total(second, window),
+            Series::Distinct(s) => s.distinct(second, window),
+        }
+    }
+
+    fn prune_before(&mut self, second: i64) {
+        match self {
+            Series::Sum(s) => s.prune_before(second),
+            Series::Distinct(s) => s.prune_before(second),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Series::Sum(s) => s.len(),
+            Series::Distinct(s) => s.len(),
+        }
+    }
+}
+
+/// A label on an entity, visible from when it was set until it expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// The label.
+    pub name: String,
+    /// The event time it was set at.
+    pub set_at_ms: i64,
+    /// The event time it stops applying at.
+    pub expires_at_ms: i64,
+}
+
+impl Label {
+    fn applies_at(&self, at_ms: i64) -> bool {
+        self.set_at_ms <= at_ms && at_ms < self.expires_at_ms
+    }
+}
+
+/// Everything kept about one entity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Record {
+    /// A handful per entity: a scan beats a map.
+    counters: Vec<(CounterId, Series)>,
+    labels: Vec<Label>,
+}
+
+impl Record {
+    /// The history of counter `id`, created empty if the entity has none.
+    fn series_mut(&mut self, id: CounterId, aggregation: &Aggregation) -> &mut Series {
+        let index = match self.counters.iter().position(|(c, _)| *c == id) {
+            Some(index) => index,
+            None => {
+                self.counters
+                    .push((id, Series::for_aggregation(aggregation)));
+                self.counters.len() - 1
+            }
+        };
+        &mut self.counters[index].1
+    }
+}
+
+/// What a sweep reclaimed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Records dropped because nothing in them was still needed.
+    pub records_dropped: usize,
+    /// Expired labels dropped.
+    pub labels_dropped: usize,
+}
+
+/// How much the store holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateSize {
+    /// Entities with a record.
+    pub entities: usize,
+    /// Counter histories across all entities.
+    pub series: usize,
+    /// Entries across those histories.
+    pub entries: usize,
+    /// Labels across all entities, expired or not yet swept.
+    pub labels: usize,
+}
+
+/// How late an event may arrive (behind the newest event about the same
+/// entity) and still be counted exactly: history is kept this much longer
+/// than the longest window.
+pub const DEFAULT_LATENESS_SECONDS: u32 = 300;
+
+/// The in-memory store of counters and labels.
+#[derive(Debug)]
+pub struct MemoryState {
+    records: DashMap<Entity, Record>,
+    watermark_ms: AtomicI64,
+    lateness_seconds: u32,
+}
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryState {
+    /// An empty store that counts events up to
+    /// [`DEFAULT_LATENESS_SECONDS`] late exactly.
+    pub fn new() -> Self {
+        Self::with_lateness(DEFAULT_LATENESS_SECONDS)
+    }
+
+    /// An empty store that keeps history `lateness_seconds` beyond each
+    /// counter's longest window, so events that much late count exactly.
+    pub fn with_lateness(lateness_seconds: u32) -> Self {
+        MemoryState {
+            records: DashMap::new(),
+            watermark_ms: AtomicI64::new(i64::MIN),
+            lateness_seconds,
+        }
+    }
+
+    /// The latest event time recorded, if any.
+    pub fn watermark_ms(&self) -> Option<i64> {
+        let watermark = self.watermark_ms.load(Ordering::Relaxed);
+        (watermark != i64::MIN).then_some(watermark)
+    }
+
+    /// Update every counter of `catalog` that `event` counts towards.
+    pub fn record(&self, event: &Event, catalog: &CounterCatalog) {
+        self.watermark_ms
+            .fetch_max(event.occurred_at_ms, Ordering::Relaxed);
+        let second = second_of(event.occurred_at_ms);
+        let ids = catalog.for_kind(&event.kind);
+        // Group the updates by entity, so each record is locked once.
+        for key in [CounterKey::Actor, CounterKey::Target] {
+            let entity = match key {
+                CounterKey::Actor => &event.actor,
+                CounterKey::Target => match &event.target {
+                    Some(target) => target,
+                    None => continue,
+                },
+            };
+            let mut updates = ids
+                .iter()
+                .map(|&id| (id, catalog.def(id)))
+                .filter(|(_, def)| def.shape.key == key && passes(&def.shape.filter, event))
+                .filter_map(|(id, def)| {
+                    contribution(&def.shape.aggregation, event).map(|c| (id, def, c))
+                })
+                .peekable();
+            if updates.peek().is_none() {
+                continue;
+            }
+            let lateness = self.lateness_seconds;
+            self.with_record(entity, |record| {
+                for (id, def, contribution) in updates {
+                    let series = record.series_mut(id, &def.shape.aggregation);
+                    match (&mut *series, contribution) {
+                        (Series::Sum(s), Contribution::Amount(n)) => s.add(second, n),
+                        (Series::Distinct(s), Contribution::Value(f)) => s.add(second, f),
+                        _ => unreachable!("a series matches its aggregation"),
+                    }
+                    series.prune_before(horizon(second, def.retention_seconds, lateness));
+                }
+            });
+        }
+    }
+
+    /// Counter `id` for `entity` over the `window` seconds ending with the
+    /// second of `at_ms`.
+    pub fn counter(&self, entity: &Entity, id: CounterId, window: u32, at_ms: i64) -> u64 {
+        self.records.get(entity).map_or(0, |record| {
+            record
+                .counters
+                .iter()
+                .find(|(c, _)| *c == id)
+                .map_or(0, |(_, series)| series.read(second_of(at_ms), window))
+        })
+    }
+
+    /// The labels on `entity` at `at_ms`, sorted.
+    pub fn labels(&self, entity: &Entity, at_ms: i64) -> Vec<String> {
+        let mut labels: Vec<String> = self.records.get(entity).map_or_else(Vec::new, |record| {
+            record
+                .labels
+                .iter()
+                .filter(|l| l.applies_at(at_ms))
+                .map(|l| l.name.clone())
+                .collect()
+        });
+        labels.sort();
+        labels
+    }
+
+    /// Whether `entity` carries `label` at `at_ms`.
+    pub fn has_label(&self, entity: &Entity, label: &str, at_ms: i64) -> bool {
+        self.records.get(entity).is_some_and(|record| {
+            record
+                .labels
+                .iter()
+                .any(|l| l.name == label && l.applies_at(at_ms))
+        })
+    }
+
+    /// Label `entity` from `at_ms` for `ttl_seconds`. Setting a label it
+    /// already carries extends it; it never shortens one.
+    pub fn set_label(&self, entity: &Entity, label: &str, at_ms: i64, ttl_seconds: u64) {
+        let expires_at_ms =
+            at_ms.saturating_add(ttl_seconds.saturating_mul(1000).min(i64::MAX as u64) as i64);
+        self.with_record(entity, |record| {
+            match record.labels.iter_mut().find(|l| l.name == label) {
+                Some(existing) => {
+                    existing.set_at_ms = existing.set_at_ms.min(at_ms);
+                    existing.expires_at_ms = existing.expires_at_ms.max(expires_at_ms);
+                }
+                None => record.labels.push(Label {
+                    name: label.to_string(),
+                    set_at_ms: at_ms,
+                    expires_at_ms,
+                }),
+            }
+        });
+    }
+
+    /// Remove `label` from `entity` as of `at_ms`.
+    pub fn clear_label(&self, entity: &Entity, label: &str, at_ms: i64) {
+        if let Some(mut record) = self.records.get_mut(entity) {
+            record.labels.retain_mut(|l| {
+                if l.name != label {
+                    return true;
+                }
+                l.expires_at_ms = l.expires_at_ms.min(at_ms);
+                l.set_at_ms < l.expires_at_ms
+            });
+        }
+    }
+
+    /// Every label record of `entity`, for inspection and tests.
+    pub fn label_records(&self, entity: &Entity) -> Vec<Label> {
+        self.records
+            .get(entity)
+            .map_or_else(Vec::new, |record| record.labels.clone())
+    }
+
+    /// Drop what has aged out as of the watermark: counter history older
+    /// than its retention, expired labels, and records left empty.
+    pub fn sweep(&self, catalog: &CounterCatalog) -> SweepStats {
+        let Some(watermark) = self.watermark_ms() else {
+            return SweepStats::default();
+        };
+        let now = second_of(watermark);
+        let mut stats = SweepStats::default();
+        self.records.retain(|_, record| {
+            record.counters.retain_mut(|(id, series)| {
+                // A counter no longer in the catalog is kept for nobody.
+                let retention = if (id.0 as usize) < catalog.len() {
+                    catalog.def(*id).retention_seconds
+                } else {
+                    0
+                };
+                series.prune_before(horizon(now, retention, self.lateness_seconds));
+                series.len() > 0
+            });
+            let before = record.labels.len();
+            record.labels.retain(|l| l.expires_at_ms > watermark);
+            stats.labels_dropped += before - record.labels.len();
+            let keep = !record.counters.is_empty() || !record.labels.is_empty();
+            if !keep {
+                stats.records_dropped += 1;
+            }
+            keep
+        });
+        stats
+    }
+
+    /// How much the store holds.
+    pub fn size(&self) -> StateSize {
+        let mut size = StateSize::default();
+        for record in self.records.iter() {
+            size.entities += 1;
+            size.series += record.counters.len();
+            size.entries += record.counters.iter().map(|(_, s)| s.len()).sum::<usize>();
+            size.labels += record.labels.len();
+        }
+        size
+    }
+
+    /// Run `update` on `entity`'s record, creating it if needed. The key is
+    /// cloned only on creation.
+    fn with_record(&self, entity: &Entity, update: impl FnOnce(&mut Record)) {
+        match self.records.get_mut(entity) {
+            Some(mut record) => update(&mut record),
+            None => update(&mut self.records.entry(entity.clone()).or_default()),
+        }
+    }
+}
+
+/// The oldest second a counter with this retention must keep, when the
+/// newest event is in `second`.
+fn horizon(second: i64, retention_seconds: u32, lateness_seconds: u32) -> i64 {
+    second - i64::from(retention_seconds) - i64::from(lateness_seconds) + 1
+}
+
+/// The second of event time a millisecond timestamp falls in.
+fn second_of(ms: i64) -> i64 {
+    ms.div_euclid(1000)
+}
+
+/// What one event adds to one counter.
+enum Contribution {
+    Amount(u64),
+    Value(u64),
+}
+
+/// What `event` adds under `aggregation`; none if it lacks what the
+/// aggregation reads (a sum's attribute, a distinct count's value).
+fn contribution(aggregation: &Aggregation, event: &Event) -> Option<Contribution> {
+    Some(match aggregation {
+        Aggregation::Count => Contribution::Amount(1),
+        Aggregation::Sum(attribute) => match event.attribute(attribute)? {
+            Value::Int(n) if *n > 0 => Contribution::Amount(*n as u64),
+            _ => return None,
+        },
+        Aggregation::Distinct(attribute) => {
+            Contribution::Value(fingerprint(event.attribute(attribute)?))
+        }
+        Aggregation::DistinctActors => Contribution::Value(fingerprint(&event.actor)),
+        Aggregation::DistinctTargets => Contribution::Value(fingerprint(event.target.as_ref()?)),
+    })
+}
+
+/// Whether `event` passes a counter's filter.
+fn passes(filter: &CounterFilter, event: &Event) -> bool {
+    match filter {
+        CounterFilter::All => true,
+        CounterFilter::IsTrue(attribute) => {
+            matches!(event.attribute(attribute), Some(Value::Bool(true)))
+        }
+        CounterFilter::IsFalse(attribute) => {
+            matches!(event.attribute(attribute), Some(Value::Bool(false)))
+        }
+        CounterFilter::TextEquals(attribute, expected) => {
+            matches!(event.attribute(attribute), Some(Value::Text(t)) if t == expected)
+        }
+    }
+}
+
+/// A 64-bit fingerprint of a value for distinct counting. Deterministic
+/// (the same value gives the same fingerprint in every process), so a
+/// replay counts exactly what the live run counted.
+fn fingerprint(value: &(impl Hash + ?Sized)) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::Int(n) => n.hash(state),
+            Value::Float(f) => f.to_bits().hash(state),
+            Value::Bool(b) => b.hash(state),
+            Value::Text(t) => t.hash(state),
+            Value::Bytes(b) => b.hash(state),
+            Value::IntList(l) => l.hash(state),
+            Value::FloatList(l) => l.iter().for_each(|f| f.to_bits().hash(state)),
+            Value::BoolList(l) => l.hash(state),
+            Value::TextList(l) => l.hash(state),
+            Value::BytesList(l) => l.hash(state),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::CounterSpec;
+
+    const T0: i64 = 1_764_000_000_000;
+
+    fn spec(kinds: &[&str], key: CounterKey, aggregation: Aggregation) -> CounterSpec {
+        CounterSpec {
+            name: "c".into(),
+            event_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            key,
+            aggregation,
+            filter: CounterFilter::All,
+            window_seconds: 3600,
+        }
+    }
+
+    fn sent(n: u32, at_ms: i64, to: &str, to_contact: bool) -> Event {
+        Event::new(format!("e{n}"), "message.sent", at_ms, Entity::account("a"))
+            .with_target(Entity::account(to))
+            .with("to_contact", Value::Bool(to_contact))
+    }
+
+    #[test]
+    fn counts_by_event_time_with_exact_window_edges() {
+        let mut catalog = CounterCatalog::new();
+        let id = catalog.declare(&spec(
+            &["message.sent"],
+            CounterKey::Actor,
+            Aggregation::Count,
+        ));
+        let state = MemoryState::new();
+        state.record(&sent(1, T0, "b", true), &catalog);
+        state.record(&sent(2, T0 + 59_999, "b", true), &catalog);
+        state.record(&sent(3, T0 + 60_000, "b", true), &catalog);
+        let a = Entity::account("a");
+        // At T0+60s, a 60 s window starts after T0's second.
+        assert_eq!(state.counter(&a, id, 60, T0 + 60_000), 2);
+        assert_eq!(state.counter(&a, id, 61, T0 + 60_000), 3);
+        assert_eq!(state.counter(&a, id, 3600, T0 + 59_999), 2);
+        assert_eq!(
+            state.counter(&Entity::account("b"), id, 3600, T0 + 60_000),
+            0
+        );
+    }
+
+    #[test]
+    fn out_of_order_events_count_as_if_in_order() {
+        let mut catalog = CounterCatalog::new();
+        let id = catalog.declare(&spec(
+            &["message.sent"],
+            CounterKey::Actor,
+            Aggregation::Count,
+        ));
+        let strangers = catalog.declare(&CounterSpec {
+            filter: CounterFilter::IsFalse("to_contact".into()),
+            ..spec(
+                &["message.sent"],
+                CounterKey::Actor,
+                Aggregation::DistinctTargets,
+            )
+        });
+        let events: Vec<Event> = (0..40)
+            .map(|n| {
+                sent(
+                    n,
+                    T0 + i64::from(n) * 7_000,
+                    &format!("r{}", n % 9),
+                    n % 3 == 0,
+                )
+            })
+            .collect();
+        let in_order = MemoryState::new();
+        for e in &events {
+            in_order.record(e, &catalog);
+        }
+        let shuffled = MemoryState::new();
+        for e in events.iter().rev() {
+            shuffled.record(e, &catalog);
+        }
+        let a = Entity::account("a");
+        for at in (0..300).map(|s| T0 + s * 1_000) {
+            for window in [1, 10, 60, 3600] {
+                assert_eq!(
+                    in_order.counter(&a, id, window, at),
+                    shuffled.counter(&a, id, window, at)
+                );
+                assert_eq!(
+                    in_order.counter(&a, strangers, window, at),
+                    shuffled.counter(&a, strangers, window, at)
+                );
+            }
+        }
+        // Six of the nine recipients are never messaged as contacts.
+        assert_eq!(in_order.counter(&a, strangers, 3600, T0 + 300_000), 6);
+    }
+
+    #[test]
+    fn sums_filters_and_distinct_keys() {
+        let mut catalog = CounterCatalog::new();
+        let forwards = catalog.declare(&spec(
+            &["message.forwarded"],
+            CounterKey::Actor,
+            Aggregation::Sum("chat_count".into()),
+        ));
+        let reporters = catalog.declare(&CounterSpec {
+            filter: CounterFilter::TextEquals("reason".into(), "spam".into()),
+            ..spec(
+                &["report.filed"],
+                CounterKey::Target,
+                Aggregation::DistinctActors,
+            )
+        });
+        let state = MemoryState::new();
+        let forward = |n: &str, chats: Value| {
+            Event::new(n, "message.forwarded", T0, Entity::account("a")).with("chat_count", chats)
+        };
+        state.record(&forward("f1", Value::Int(5)), &catalog);
+        state.record(&forward("f2", Value::Int(20)), &catalog);
+        state.record(&forward("f3", Value::Text("7".into())), &catalog);
+        state.record(&forward("f4", Value::Int(-3)), &catalog);
+        assert_eq!(state.counter(&Entity::account("a"), forwards, 60, T0), 25);
+
+        let report = |n: &str, by: &str, reason: &str| {
+            Event::new(n, "report.filed", T0, Entity::account(by))
+                .with_target(Entity::group("g"))
+                .with("reason", Value::Text(reason.into()))
+        };
+        for (n, by, reason) in [
+            ("r1", "x", "spam"),
+            ("r2", "x", "spam"),
+            ("r3", "y", "spam"),
+            ("r4", "z", "scam"),
+        ] {
+            state.record(&report(n, by, reason), &catalog);
+        }
+        assert_eq!(state.counter(&Entity::group("g"), reporters, 60, T0), 2);
+    }
+
+    #[test]
+    fn labels_apply_from_set_until_expiry_and_can_be_cleared() {
+        let state = MemoryState::new();
+        let a = Entity::account("a");
+        state.set_label(&a, "spammer", T0, 60);
+        assert!(!state.has_label(&a, "spammer", T0 - 1));
+        assert!(state.has_label(&a, "spammer", T0));
+        assert!(state.has_label(&a, "spammer", T0 + 59_999));
+        assert!(!state.has_label(&a, "spammer", T0 + 60_000));
+        // Setting again extends, never shortens.
+        state.set_label(&a, "spammer", T0 + 30_000, 60);
+        state.set_label(&a, "spammer", T0 + 1_000, 1);
+        assert!(state.has_label(&a, "spammer", T0 + 89_999));
+        assert_eq!(state.labels(&a, T0 + 10), ["spammer"]);
+        state.clear_label(&a, "spammer", T0 + 40_000);
+        assert!(state.has_label(&a, "spammer", T0 + 39_999));
+        assert!(!state.has_label(&a, "spammer", T0 + 40_000));
+    }
+
+    #[test]
+    fn sweep_reclaims_expired_labels_and_aged_out_history() {
+        let mut catalog = CounterCatalog::new();
+        let id = catalog.declare(&CounterSpec {
+            window_seconds: 60,
+            ..spec(&["message.sent"], CounterKey::Actor, Aggregation::Count)
+        });
+        let state = MemoryState::with_lateness(0);
+        state.record(&sent(1, T0, "b", true), &catalog);
+        state.set_label(&Entity::account("b"), "x", T0, 10);
+        assert_eq!(state.size().entities, 2);
+        // Another entity's event moves the watermark two minutes on.
+        let later = Event::new("e2", "message.sent", T0 + 120_000, Entity::account("c"));
+        state.record(&later, &catalog);
+        let swept = state.sweep(&catalog);
+        assert_eq!(
+            swept,
+            SweepStats {
+                records_dropped: 2,
+                labels_dropped: 1
+            }
+        );
+        assert_eq!(
+            state.size(),
+            StateSize {
+                entities: 1,
+                series: 1,
+                entries: 1,
+                labels: 0
+            }
+        );
+        assert_eq!(
+            state.counter(&Entity::account("c"), id, 60, T0 + 120_000),
+            1
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Engine-owned state: behaviour counters over sliding windows of event
+//! time, labels with an expiry, and hash banks; and [`StateView`], what
+//! rules may read of it. The runtime reads through that trait so that the
+//! store behind it (in memory, durable, or shared) can change without
+//! touching the sandbox.
+//!
+//! * [`catalog`]: which counters exist, deduplicated across rules.
+//! * [`series`]: one counter's history for one entity.
+//! * [`memory`]: the in-memory store of every entity's counters and labels.
+//! * [`banks`]: named banks of PDQ hashes.
+//! * [`view`]: one rule's view of the store, resolving its counter names.
+//! * [`fixed`]: a hand-set state for tests and examples.
+
+pub mod banks;
+pub mod catalog;
+pub mod fixed;
+pub mod memory;
+pub mod series;
+pub mod view;
+
+pub use banks::HashBanks;
+pub use catalog::{CounterCatalog, CounterId};
+pub use fixed::FixedState;
+pub use memory::MemoryState;
+pub use view::RuleStateView;
+
+use crate::event::Entity;
+
+/// A hash-bank entry within the asked distance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashMatch {
+    /// The bank.
+    pub bank: String,
+    /// The entry's id in the bank.
+    pub entry_id: String,
+    /// Hamming distance in bits.
+    pub distance: u32,
+}
+
+/// Why a state read failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// No bank of that name.
+    #[error("no hash bank named `{0}`")]
+    UnknownBank(String),
+    /// The store behind the state could not answer.
+    #[error("state unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Read access to engine-owned state, as of a point in event time.
+pub trait StateView: Send + Sync {
+    /// The value of counter `name` for `entity` over the `window_seconds`
+    /// before `at_ms`, inclusive of events at `at_ms`.
+    fn counter(
+        &self,
+        entity: &Entity,
+        name: &str,
+        window_seconds: u32,
+        at_ms: i64,
+    ) -> Result<u64, StateError>;
+
+    /// The labels on `entity` that have not expired at `at_ms`.
+    fn labels(&self, entity: &Entity, at_ms: i64) -> Result<Vec<String>, StateError>;
+
+    /// Whether `entity` carries `label` at `at_ms`.
+    fn has_label(&self, entity: &Entity, label: &str, at_ms: i64) -> Result<bool, StateError> {
+        Ok(self.labels(entity, at_ms)?.iter().any(|l| l == label))
+    }
+
+    /// The longest window of a counter that the state itself declares for
+    /// every rule (the policy's counters), if it declares `name`. A rule may
+    /// read these without declaring them in its manifest.
+    fn shared_counter_window(&self, _name: &str) -> Option<u32> {
+        None
+    }
+
+    /// Entries of `bank` within `max_distance` bits of `hash`, nearest first.
+    fn match_hash(
+        &self,
+        bank: &str,
+        hash: &[u8; 32],
+        max_distance: u32,
+    ) -> Result<Vec<HashMatch>, StateError>;
+}

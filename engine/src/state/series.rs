@@ -1,0 +1,232 @@
+//! One counter's history for one entity, at one-second resolution of event
+//! time, exact: a window read adds up exactly the events whose second lies
+//! in the window, whatever order they arrived in.
+//!
+//! A window of `w` seconds read at an event in second `s` covers the
+//! seconds `s - w + 1 ..= s`: the event's own second and the `w - 1` before
+//! it. An event exactly `w` seconds older is outside.
+//!
+//! History is kept oldest first. Events almost always arrive in order, so
+//! adding is a push at the back and reading walks back from the newest
+//! entry until it leaves the window; a late event is placed by binary
+//! search. Memory is one entry per second with activity (for sums and
+//! counts) or per distinct value per second (for distinct counts), within
+//! the counter's retention; older entries are pruned as newer ones arrive
+//! and by the store's sweep.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+/// The history of a count or a sum: the total added in each second.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SumSeries {
+    seconds: VecDeque<(i64, u64)>,
+}
+
+impl SumSeries {
+    /// Add `amount` in `second`.
+    pub fn add(&mut self, second: i64, amount: u64) {
+        match self.seconds.back_mut() {
+            Some((last, total)) if *last == second => *total = total.saturating_add(amount),
+            Some((last, _)) if *last > second => {
+                match self.seconds.binary_search_by_key(&second, |(s, _)| *s) {
+                    Ok(i) => self.seconds[i].1 = self.seconds[i].1.saturating_add(amount),
+                    Err(i) => self.seconds.insert(i, (second, amount)),
+                }
+            }
+            _ => self.seconds.push_back((second, amount)),
+        }
+    }
+
+    /// The total over the `window` seconds ending with `second`.
+    pub fn total(&self, second: i64, window: u32) -> u64 {
+        let oldest = second - i64::from(window);
+        let mut total = 0u64;
+        for &(s, amount) in self.seconds.iter().rev() {
+            if s <= oldest {
+                break;
+            }
+            if s <= second {
+                total = total.saturating_add(amount);
+            }
+        }
+        total
+    }
+
+    /// Forget every second before `second`.
+    pub fn prune_before(&mut self, second: i64) {
+        while self.seconds.front().is_some_and(|(s, _)| *s < second) {
+            self.seconds.pop_front();
+        }
+    }
+
+    /// The newest second with activity.
+    pub fn newest(&self) -> Option<i64> {
+        self.seconds.back().map(|(s, _)| *s)
+    }
+
+    /// Entries kept (seconds with activity).
+    pub fn len(&self) -> usize {
+        self.seconds.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.seconds.is_empty()
+    }
+}
+
+/// The history of a distinct count: which values (as 64-bit fingerprints)
+/// were seen in each second, each at most once per second.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DistinctSeries {
+    seen: VecDeque<(i64, u64)>,
+}
+
+thread_local! {
+    /// Scratch space for counting distinct fingerprints without allocating
+    /// on every read.
+    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+impl DistinctSeries {
+    /// Record that `fingerprint` was seen in `second`.
+    pub fn add(&mut self, second: i64, fingerprint: u64) {
+        let at = match self.seen.back() {
+            Some(&(last, _)) if last <= second => self.seen.len(),
+            _ => self.seen.partition_point(|&(s, _)| s <= second),
+        };
+        // The entries of this second sit just before `at`.
+        let same_second = self
+            .seen
+            .range(..at)
+            .rev()
+            .take_while(|(s, _)| *s == second);
+        if same_second.clone().any(|&(_, f)| f == fingerprint) {
+            return;
+        }
+        self.seen.insert(at, (second, fingerprint));
+    }
+
+    /// How many distinct values were seen in the `window` seconds ending
+    /// with `second`.
+    pub fn distinct(&self, second: i64, window: u32) -> u64 {
+        let oldest = second - i64::from(window);
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            for &(s, fingerprint) in self.seen.iter().rev() {
+                if s <= oldest {
+                    break;
+                }
+                if s <= second {
+                    scratch.push(fingerprint);
+                }
+            }
+            scratch.sort_unstable();
+            scratch.dedup();
+            scratch.len() as u64
+        })
+    }
+
+    /// Forget every second before `second`.
+    pub fn prune_before(&mut self, second: i64) {
+        while self.seen.front().is_some_and(|(s, _)| *s < second) {
+            self.seen.pop_front();
+        }
+    }
+
+    /// The newest second with activity.
+    pub fn newest(&self) -> Option<i64> {
+        self.seen.back().map(|(s, _)| *s)
+    }
+
+    /// Entries kept.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_covers_its_own_second_and_the_ones_before() {
+        let mut series = SumSeries::default();
+        series.add(100, 1);
+        series.add(159, 2);
+        series.add(160, 4);
+        // 60 s ending at 160: seconds 101..=160.
+        assert_eq!(series.total(160, 60), 6);
+        // 61 s reaches back to 100.
+        assert_eq!(series.total(160, 61), 7);
+        // Read at 159: 160 is in the future of that read.
+        assert_eq!(series.total(159, 60), 3);
+        assert_eq!(series.total(99, 3600), 0);
+    }
+
+    #[test]
+    fn late_events_land_in_their_own_second() {
+        let mut in_order = SumSeries::default();
+        let mut shuffled = SumSeries::default();
+        let events = [(10, 1), (11, 2), (11, 3), (15, 1), (20, 5)];
+        for &(s, a) in &events {
+            in_order.add(s, a);
+        }
+        for &(s, a) in [events[4], events[1], events[0], events[3], events[2]].iter() {
+            shuffled.add(s, a);
+        }
+        assert_eq!(in_order, shuffled);
+        for at in 9..22 {
+            for window in 1..12 {
+                assert_eq!(in_order.total(at, window), shuffled.total(at, window));
+            }
+        }
+    }
+
+    #[test]
+    fn pruning_forgets_only_older_seconds() {
+        let mut series = SumSeries::default();
+        for s in 0..10 {
+            series.add(s, 1);
+        }
+        series.prune_before(7);
+        assert_eq!(series.len(), 3);
+        assert_eq!(series.total(9, 100), 3);
+    }
+
+    #[test]
+    fn distinct_counts_each_value_once_per_window() {
+        let mut series = DistinctSeries::default();
+        series.add(10, 1);
+        series.add(10, 1);
+        series.add(11, 1);
+        series.add(12, 2);
+        series.add(30, 3);
+        assert_eq!(series.distinct(12, 3), 2);
+        assert_eq!(series.distinct(30, 21), 3);
+        assert_eq!(series.distinct(30, 19), 2); // 12..=30 holds 2 and 3
+        assert_eq!(series.distinct(30, 1), 1);
+        // A duplicate within one second is stored once.
+        assert_eq!(series.len(), 4);
+    }
+
+    #[test]
+    fn distinct_late_values_are_placed_and_deduplicated() {
+        let mut series = DistinctSeries::default();
+        series.add(20, 7);
+        series.add(10, 7);
+        series.add(10, 8);
+        series.add(10, 7);
+        series.add(15, 9);
+        assert_eq!(series.len(), 4);
+        assert_eq!(series.distinct(20, 11), 3);
+        assert_eq!(series.distinct(20, 10), 2); // 11..=20: 7 and 9
+        assert_eq!(series.distinct(10, 1), 2);
+    }
+}

@@ -1,0 +1,112 @@
+//! One rule's view of the store: its own counter names resolved to the
+//! shared counters, plus the counters the policy declares for every rule.
+
+use std::sync::Arc;
+
+use super::banks::HashBanks;
+use super::catalog::{CounterCatalog, CounterId};
+use super::memory::MemoryState;
+use super::{HashMatch, StateError, StateView};
+use crate::event::Entity;
+use crate::manifest::CounterSpec;
+
+/// A counter the policy declares, readable by every rule by its name.
+#[derive(Clone, Debug)]
+pub struct SharedCounter {
+    /// The name rules read it by.
+    pub name: String,
+    /// The counter kept for it.
+    pub id: CounterId,
+    /// The longest window it may be read over.
+    pub window_seconds: u32,
+}
+
+/// The store as one rule sees it.
+pub struct RuleStateView {
+    store: Arc<MemoryState>,
+    banks: Arc<HashBanks>,
+    /// The rule's own counter names. A rule declares a handful, so a scan
+    /// beats hashing the name.
+    own: Vec<(String, CounterId)>,
+    shared: Arc<[SharedCounter]>,
+}
+
+impl RuleStateView {
+    /// The view for a rule that declares `counters`, all of which `catalog`
+    /// must keep.
+    ///
+    /// # Panics
+    ///
+    /// If `catalog` does not keep one of `counters`: the pipeline declares
+    /// every rule's counters before it builds their views.
+    pub fn new(
+        store: Arc<MemoryState>,
+        banks: Arc<HashBanks>,
+        catalog: &CounterCatalog,
+        counters: &[CounterSpec],
+        shared: Arc<[SharedCounter]>,
+    ) -> Self {
+        let own = counters
+            .iter()
+            .map(|spec| {
+                let id = catalog
+                    .resolve(spec)
+                    .unwrap_or_else(|| panic!("counter `{}` was not declared", spec.name));
+                (spec.name.clone(), id)
+            })
+            .collect();
+        RuleStateView {
+            store,
+            banks,
+            own,
+            shared,
+        }
+    }
+
+    fn id_of(&self, name: &str) -> Option<CounterId> {
+        self.own
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+            .or_else(|| self.shared.iter().find(|c| c.name == name).map(|c| c.id))
+    }
+}
+
+impl StateView for RuleStateView {
+    fn counter(
+        &self,
+        entity: &Entity,
+        name: &str,
+        window_seconds: u32,
+        at_ms: i64,
+    ) -> Result<u64, StateError> {
+        let id = self
+            .id_of(name)
+            .ok_or_else(|| StateError::Unavailable(format!("no counter named `{name}`")))?;
+        Ok(self.store.counter(entity, id, window_seconds, at_ms))
+    }
+
+    fn labels(&self, entity: &Entity, at_ms: i64) -> Result<Vec<String>, StateError> {
+        Ok(self.store.labels(entity, at_ms))
+    }
+
+    fn has_label(&self, entity: &Entity, label: &str, at_ms: i64) -> Result<bool, StateError> {
+        Ok(self.store.has_label(entity, label, at_ms))
+    }
+
+    fn shared_counter_window(&self, name: &str) -> Option<u32> {
+        self.shared
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.window_seconds)
+    }
+
+    fn match_hash(
+        &self,
+        bank: &str,
+        hash: &[u8; 32],
+        max_distance: u32,
+    ) -> Result<Vec<HashMatch>, StateError> {
+        self.banks.matches(bank, hash, max_distance)
+    }
+}
