@@ -17,6 +17,7 @@
 pub mod event;
 pub mod examples;
 pub mod manifest;
+pub mod policy;
 pub mod router;
 pub mod runtime;
 pub mod state;
