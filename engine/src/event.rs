@@ -135,3 +135,54 @@ impl Event {
             .map(|(_, v)| v)
     }
 }
+
+/// Why an event cannot be evaluated: the field and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidEvent {
+    /// The offending field, such as `actor.id` or `attributes[3].name`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Longest accepted event id or entity id, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
+impl Event {
+    /// Check what the engine relies on: an id, a usable kind, entities with
+    /// ids, attribute names that are unique and usable.
+    pub fn validate(&self) -> Result<(), InvalidEvent> {
+        let invalid = |field: &str, message: String| InvalidEvent {
+            field: field.to_string(),
+            message,
+        };
+        check_id(&self.id).map_err(|m| invalid("id", m))?;
+        crate::manifest::check_name("event kind", &self.kind).map_err(|m| invalid("kind", m))?;
+        check_id(&self.actor.id).map_err(|m| invalid("actor.id", m))?;
+        if let Some(target) = &self.target {
+            check_id(&target.id).map_err(|m| invalid("target.id", m))?;
+        }
+        for (index, (name, _)) in self.attributes.iter().enumerate() {
+            let field = format!("attributes[{index}].name");
+            crate::manifest::check_name("attribute name", name).map_err(|m| invalid(&field, m))?;
+            if self.attributes[..index].iter().any(|(n, _)| n == name) {
+                return Err(invalid(&field, format!("attribute `{name}` appears twice")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("is empty".into());
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "is {} bytes, over the {MAX_ID_BYTES}-byte limit",
+            id.len()
+        ));
+    }
+    Ok(())
+}

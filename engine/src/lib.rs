@@ -14,11 +14,16 @@
 //! * [`state`]: what rules may read of the engine's state.
 //! * [`examples`]: the example rules, built into the engine.
 
+pub mod combine;
+pub mod decision;
 pub mod event;
 pub mod examples;
+pub mod idempotency;
 pub mod manifest;
+pub mod pipeline;
 pub mod policy;
 pub mod router;
+pub mod rule;
 pub mod runtime;
 pub mod state;
 pub mod verdict;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enforcer::event::{Entity, Event, Value};
 use enforcer::router::RuleSet;
+use enforcer::rule::Rule;
 use enforcer::runtime::Runtime;
 use enforcer::state::{FixedState, StateView};
 use enforcer::verdict::RuleOutcome;
@@ -84,17 +85,18 @@ fn demo(json: bool) -> anyhow::Result<()> {
             .with_context(|| format!("loading example rule {name}"))?;
         rules.push(Arc::new(rule));
     }
-    let rule_set = RuleSet::new(rules)?;
+    let sizes: Vec<usize> = rules.iter().map(|r| r.wasm_bytes()).collect();
+    let rule_set = RuleSet::new(rules.into_iter().map(|r| r as Arc<dyn Rule>).collect())?;
     if !json {
         println!("Loaded {} example rule(s):", rule_set.rules().len());
-        for rule in rule_set.rules() {
+        for (rule, size) in rule_set.rules().iter().zip(sizes) {
             let manifest = rule.manifest();
             println!(
                 "  {} {} (sha256 {}…, {} bytes) on {}",
                 manifest.name,
                 manifest.version,
                 &rule.sha256()[..12],
-                rule.wasm_bytes(),
+                size,
                 manifest.event_kinds.join(", ")
             );
         }

@@ -140,7 +140,9 @@ impl Manifest {
     }
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), String> {
+/// Check a name used as a key (rule, counter, event kind, attribute):
+/// non-empty, at most [`MAX_NAME_BYTES`], of letters, digits and `-_.:`.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err(format!("has an empty {what}"));
     }

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::event::Event;
-use crate::runtime::LoadedRule;
+use crate::rule::Rule;
 use crate::state::StateView;
 use crate::verdict::RuleOutcome;
 
 /// An immutable set of loaded rules, indexed by the event kinds they want.
 pub struct RuleSet {
-    rules: Vec<Arc<LoadedRule>>,
+    rules: Vec<Arc<dyn Rule>>,
     by_kind: HashMap<String, Vec<usize>>,
 }
 
@@ -22,7 +22,7 @@ pub struct DuplicateRule(pub String, pub String, pub String);
 
 impl RuleSet {
     /// Index these rules by kind. Names must be unique.
-    pub fn new(rules: Vec<Arc<LoadedRule>>) -> Result<Self, DuplicateRule> {
+    pub fn new(rules: Vec<Arc<dyn Rule>>) -> Result<Self, DuplicateRule> {
         let mut names: HashMap<&str, &str> = HashMap::new();
         for rule in &rules {
             if let Some(other) = names.insert(rule.name(), rule.sha256()) {
@@ -46,17 +46,20 @@ impl RuleSet {
     }
 
     /// All rules, in load order.
-    pub fn rules(&self) -> &[Arc<LoadedRule>] {
+    pub fn rules(&self) -> &[Arc<dyn Rule>] {
         &self.rules
     }
 
     /// The rules subscribed to `kind`, in load order.
-    pub fn subscribers<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Arc<LoadedRule>> + 'a {
-        self.by_kind
-            .get(kind)
-            .into_iter()
-            .flatten()
-            .map(|&index| &self.rules[index])
+    pub fn subscribers<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Arc<dyn Rule>> + 'a {
+        self.subscriber_indices(kind)
+            .map(|index| &self.rules[index])
+    }
+
+    /// The positions in [`RuleSet::rules`] of the rules subscribed to
+    /// `kind`, in load order.
+    pub fn subscriber_indices<'a>(&'a self, kind: &str) -> impl Iterator<Item = usize> + 'a {
+        self.by_kind.get(kind).into_iter().flatten().copied()
     }
 
     /// Run every subscribed rule on the event, in load order.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use enforcer::router::RuleSet;
+use enforcer::rule::Rule;
 use enforcer::runtime::Runtime;
 use enforcer::state::FixedState;
 
@@ -11,7 +12,7 @@ use crate::common::{forward, plugin, sent, shared};
 #[test]
 fn events_reach_only_subscribed_rules() {
     let runtime = Runtime::new().unwrap();
-    let load = |name: &str| Arc::new(runtime.load(&plugin(name)).unwrap());
+    let load = |name: &str| Arc::new(runtime.load(&plugin(name)).unwrap()) as Arc<dyn Rule>;
     let rules = RuleSet::new(vec![
         load("mass-forwarding"),
         load("hostile-global-leak"),
@@ -40,8 +41,8 @@ fn events_reach_only_subscribed_rules() {
 #[test]
 fn two_rules_with_one_name_are_refused() {
     let runtime = Runtime::new().unwrap();
-    let a = Arc::new(runtime.load(&plugin("mass-forwarding")).unwrap());
-    let b = Arc::new(runtime.load(&plugin("mass-forwarding")).unwrap());
+    let a: Arc<dyn Rule> = Arc::new(runtime.load(&plugin("mass-forwarding")).unwrap());
+    let b: Arc<dyn Rule> = Arc::new(runtime.load(&plugin("mass-forwarding")).unwrap());
     let error = RuleSet::new(vec![a, b]).err().unwrap();
     assert!(
         error

@@ -11,6 +11,7 @@
 //! every record left empty.
 
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use dashmap::DashMap;
@@ -165,10 +166,17 @@ impl MemoryState {
 
     /// Update every counter of `catalog` that `event` counts towards.
     pub fn record(&self, event: &Event, catalog: &CounterCatalog) {
+        self.record_counters(event, catalog, CounterId(0)..CounterId(u32::MAX));
+    }
+
+    /// Update the counters of `catalog` with ids in `ids` that `event`
+    /// counts towards. (The pipeline keeps the counters only shadow rules
+    /// read in a store of their own, so that they never touch live state.)
+    pub fn record_counters(&self, event: &Event, catalog: &CounterCatalog, ids: Range<CounterId>) {
         self.watermark_ms
             .fetch_max(event.occurred_at_ms, Ordering::Relaxed);
         let second = second_of(event.occurred_at_ms);
-        let ids = catalog.for_kind(&event.kind);
+        let kept = catalog.for_kind(&event.kind);
         // Group the updates by entity, so each record is locked once.
         for key in [CounterKey::Actor, CounterKey::Target] {
             let entity = match key {
@@ -178,8 +186,9 @@ impl MemoryState {
                     None => continue,
                 },
             };
-            let mut updates = ids
+            let mut updates = kept
                 .iter()
+                .filter(|id| ids.contains(id))
                 .map(|&id| (id, catalog.def(id)))
                 .filter(|(_, def)| def.shape.key == key && passes(&def.shape.filter, event))
                 .filter_map(|(id, def)| {

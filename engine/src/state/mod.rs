@@ -22,7 +22,7 @@ pub use banks::HashBanks;
 pub use catalog::{CounterCatalog, CounterId};
 pub use fixed::FixedState;
 pub use memory::MemoryState;
-pub use view::RuleStateView;
+pub use view::{CounterStores, RuleStateView, SharedCounter};
 
 use crate::event::Entity;
 

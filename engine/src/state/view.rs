@@ -21,9 +21,41 @@ pub struct SharedCounter {
     pub window_seconds: u32,
 }
 
+/// Where counters live: the live store, and a store of its own for the
+/// counters that only shadow rules declare (ids from `shadow_from` on), so
+/// that shadow rules never change live state.
+#[derive(Clone)]
+pub struct CounterStores {
+    /// Counters live rules or the policy declare, and every label.
+    pub live: Arc<MemoryState>,
+    /// Counters only shadow rules declare.
+    pub shadow: Arc<MemoryState>,
+    /// The first id kept in `shadow`.
+    pub shadow_from: CounterId,
+}
+
+impl CounterStores {
+    /// One live store and no shadow-only counters.
+    pub fn live_only(live: Arc<MemoryState>) -> Self {
+        CounterStores {
+            live,
+            shadow: Arc::new(MemoryState::new()),
+            shadow_from: CounterId(u32::MAX),
+        }
+    }
+
+    fn for_counter(&self, id: CounterId) -> &MemoryState {
+        if id < self.shadow_from {
+            &self.live
+        } else {
+            &self.shadow
+        }
+    }
+}
+
 /// The store as one rule sees it.
 pub struct RuleStateView {
-    store: Arc<MemoryState>,
+    stores: CounterStores,
     banks: Arc<HashBanks>,
     /// The rule's own counter names. A rule declares a handful, so a scan
     /// beats hashing the name.
@@ -40,7 +72,7 @@ impl RuleStateView {
     /// If `catalog` does not keep one of `counters`: the pipeline declares
     /// every rule's counters before it builds their views.
     pub fn new(
-        store: Arc<MemoryState>,
+        stores: CounterStores,
         banks: Arc<HashBanks>,
         catalog: &CounterCatalog,
         counters: &[CounterSpec],
@@ -56,7 +88,7 @@ impl RuleStateView {
             })
             .collect();
         RuleStateView {
-            store,
+            stores,
             banks,
             own,
             shared,
@@ -83,15 +115,18 @@ impl StateView for RuleStateView {
         let id = self
             .id_of(name)
             .ok_or_else(|| StateError::Unavailable(format!("no counter named `{name}`")))?;
-        Ok(self.store.counter(entity, id, window_seconds, at_ms))
+        Ok(self
+            .stores
+            .for_counter(id)
+            .counter(entity, id, window_seconds, at_ms))
     }
 
     fn labels(&self, entity: &Entity, at_ms: i64) -> Result<Vec<String>, StateError> {
-        Ok(self.store.labels(entity, at_ms))
+        Ok(self.stores.live.labels(entity, at_ms))
     }
 
     fn has_label(&self, entity: &Entity, label: &str, at_ms: i64) -> Result<bool, StateError> {
-        Ok(self.store.has_label(entity, label, at_ms))
+        Ok(self.stores.live.has_label(entity, label, at_ms))
     }
 
     fn shared_counter_window(&self, name: &str) -> Option<u32> {

@@ -1,0 +1,422 @@
+//! The pipeline: one event in, one decision out.
+//!
+//! For each event: check it, claim its id (a repeat gets its first
+//! decision), count it into the behaviour state, run every rule subscribed
+//! to its kind that the policy does not disable, combine the live rules'
+//! verdicts into the decision and all of them into the shadow decision,
+//! apply the live rules' label effects, and remember the decision.
+//!
+//! Shadow rules change nothing live: their verdicts reach only the shadow
+//! decision, their effects are only listed, and the counters only they
+//! declare are kept in a store of their own.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::combine::combine;
+use crate::decision::{
+    Decision, EnforcementAction, LabelChange, Outcome, RuleReport, ShadowDecision, resolve_subject,
+};
+use crate::event::{Event, InvalidEvent};
+use crate::idempotency::{Claim, DEFAULT_RETENTION_MS, SeenEvents};
+use crate::policy::{FailureMode, Mode, Policy, PolicyError, RulePolicy};
+use crate::router::{DuplicateRule, RuleSet};
+use crate::rule::Rule;
+use crate::state::memory::DEFAULT_LATENESS_SECONDS;
+use crate::state::{
+    CounterCatalog, CounterId, CounterStores, HashBanks, MemoryState, RuleStateView, SharedCounter,
+    StateView,
+};
+use crate::verdict::{Effect, RuleOutcome, Severity};
+
+/// Settings of a pipeline beyond its rules and policy.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    /// The hash banks rules match against.
+    pub banks: HashBanks,
+    /// How long (in event time) a repeated event id gets its first decision.
+    pub idempotency_retention_ms: i64,
+    /// How late an event may be and still be counted exactly.
+    pub lateness_seconds: u32,
+    /// Reclaim aged-out state every this many events.
+    pub sweep_every_events: u64,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            banks: HashBanks::new(),
+            idempotency_retention_ms: DEFAULT_RETENTION_MS,
+            lateness_seconds: DEFAULT_LATENESS_SECONDS,
+            sweep_every_events: 100_000,
+        }
+    }
+}
+
+/// Why a pipeline cannot be built from these rules and this policy.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Two rules share a name.
+    #[error(transparent)]
+    DuplicateRule(#[from] DuplicateRule),
+    /// The policy does not fit the rules.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// A decision, and whether it was made earlier for the same event id.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// The decision.
+    pub decision: Arc<Decision>,
+    /// True when the event id was seen before: nothing was evaluated or
+    /// counted again, and this is the first decision.
+    pub duplicate: bool,
+}
+
+/// A rule with its part under the policy and its view of the state.
+struct Participant {
+    policy: RulePolicy,
+    view: Arc<dyn StateView>,
+}
+
+/// Rules, policy and state, ready to decide events. Shared across threads.
+pub struct Pipeline {
+    rules: RuleSet,
+    participants: Vec<Participant>,
+    policy: Arc<Policy>,
+    policy_version: Arc<str>,
+    catalog: CounterCatalog,
+    stores: CounterStores,
+    seen: SeenEvents,
+    sweep_every_events: u64,
+    events: AtomicU64,
+}
+
+impl Pipeline {
+    /// Build a pipeline: declare every counter the policy and the enabled
+    /// rules need, and give each rule its view of the state.
+    pub fn new(
+        rules: Vec<Arc<dyn Rule>>,
+        policy: Policy,
+        options: PipelineOptions,
+    ) -> Result<Self, PipelineError> {
+        let rules = RuleSet::new(rules)?;
+        policy.check_rules(rules.rules().iter().map(|r| r.name()))?;
+
+        // Live counters first, so that the shadow-only ones get the ids
+        // above them and a store of their own.
+        let mode_of = |rule: &Arc<dyn Rule>| policy.for_rule(rule.name()).mode;
+        let mut catalog = CounterCatalog::new();
+        for (spec, _) in &policy.counters {
+            catalog.declare(spec);
+        }
+        for rule in rules.rules().iter().filter(|r| mode_of(r) == Mode::Enforce) {
+            for spec in &rule.manifest().counters {
+                catalog.declare(spec);
+            }
+        }
+        let shadow_from = CounterId(catalog.len() as u32);
+        for rule in rules.rules().iter().filter(|r| mode_of(r) == Mode::Shadow) {
+            for spec in &rule.manifest().counters {
+                catalog.declare(spec);
+            }
+        }
+        let stores = CounterStores {
+            live: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
+            shadow: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
+            shadow_from,
+        };
+
+        let shared: Arc<[SharedCounter]> = policy
+            .counters
+            .iter()
+            .map(|(spec, _)| SharedCounter {
+                name: spec.name.clone(),
+                id: catalog.resolve(spec).expect("declared above"),
+                window_seconds: spec.window_seconds,
+            })
+            .collect();
+        let banks = Arc::new(options.banks);
+        let participants = rules
+            .rules()
+            .iter()
+            .map(|rule| {
+                let rule_policy = policy.for_rule(rule.name());
+                let counters = if rule_policy.mode == Mode::Disabled {
+                    &[][..]
+                } else {
+                    &rule.manifest().counters[..]
+                };
+                let view = RuleStateView::new(
+                    stores.clone(),
+                    banks.clone(),
+                    &catalog,
+                    counters,
+                    shared.clone(),
+                );
+                Participant {
+                    policy: rule_policy,
+                    view: Arc::new(view),
+                }
+            })
+            .collect();
+
+        Ok(Pipeline {
+            rules,
+            participants,
+            policy_version: Arc::from(policy.version.as_str()),
+            policy: Arc::new(policy),
+            catalog,
+            stores,
+            seen: SeenEvents::new(options.idempotency_retention_ms),
+            sweep_every_events: options.sweep_every_events.max(1),
+            events: AtomicU64::new(0),
+        })
+    }
+
+    /// Decide one event.
+    pub fn evaluate(&self, event: Event) -> Result<Evaluation, InvalidEvent> {
+        event.validate()?;
+        let guard = match self.seen.claim(&event.id, event.occurred_at_ms) {
+            Claim::Seen(decision) => {
+                return Ok(Evaluation {
+                    decision,
+                    duplicate: true,
+                });
+            }
+            Claim::New(guard) => guard,
+        };
+        let event = Arc::new(event);
+        let decision = Arc::new(self.decide(&event));
+        guard.complete(decision.clone());
+        self.maybe_sweep();
+        Ok(Evaluation {
+            decision,
+            duplicate: false,
+        })
+    }
+
+    fn decide(&self, event: &Arc<Event>) -> Decision {
+        let stores = &self.stores;
+        stores
+            .live
+            .record_counters(event, &self.catalog, CounterId(0)..stores.shadow_from);
+        if stores.shadow_from.0 < self.catalog.len() as u32 {
+            stores.shadow.record_counters(
+                event,
+                &self.catalog,
+                stores.shadow_from..CounterId(u32::MAX),
+            );
+        }
+
+        let mut reports = Vec::new();
+        let mut live_effects = Vec::new();
+        let mut shadow_effects = Vec::new();
+        for index in self.rules.subscriber_indices(&event.kind) {
+            let participant = &self.participants[index];
+            if participant.policy.mode == Mode::Disabled {
+                continue;
+            }
+            let rule = &self.rules.rules()[index];
+            let outcome = rule.evaluate(event, &participant.view);
+            let (report, effects) = report(outcome, participant.policy, event);
+            match report.mode {
+                Mode::Enforce => live_effects.push((report.rule.clone(), effects)),
+                _ => shadow_effects.push((report.rule.clone(), effects)),
+            }
+            reports.push(report);
+        }
+
+        let live = combine(
+            &self.policy,
+            reports.iter().filter(|r| r.mode == Mode::Enforce),
+        );
+        let label_changes = self.apply(live_effects, event, true);
+        let shadow = (!shadow_effects.is_empty()).then(|| {
+            let outcome = combine(&self.policy, &reports);
+            ShadowDecision {
+                differs: outcome.severity != live.severity || outcome.actions != live.actions,
+                outcome,
+                label_changes: self.apply(shadow_effects, event, false),
+            }
+        });
+
+        Decision {
+            id: Decision::id_for(&event.id),
+            event_id: event.id.clone(),
+            event_kind: event.kind.clone(),
+            occurred_at_ms: event.occurred_at_ms,
+            actor: event.actor.clone(),
+            target: event.target.clone(),
+            outcome: live,
+            rules: reports,
+            label_changes,
+            shadow,
+            policy_version: self.policy_version.clone(),
+        }
+    }
+
+    /// Resolve the effects rules asked for into label changes, and make
+    /// them in the live store when `apply` (live rules only).
+    fn apply(
+        &self,
+        effects: Vec<(Arc<str>, Vec<Effect>)>,
+        event: &Event,
+        apply: bool,
+    ) -> Vec<LabelChange> {
+        let live = &self.stores.live;
+        let at = event.occurred_at_ms;
+        let mut changes = Vec::new();
+        for (rule, effects) in effects {
+            for effect in effects {
+                let change = match effect {
+                    Effect::SetLabel {
+                        subject,
+                        label,
+                        ttl_seconds,
+                    } => {
+                        let Some(entity) = resolve_subject(&subject, event) else {
+                            continue;
+                        };
+                        let expires_at_ms = at.saturating_add(
+                            ttl_seconds.saturating_mul(1000).min(i64::MAX as u64) as i64,
+                        );
+                        if apply {
+                            live.set_label(&entity, &label, at, ttl_seconds);
+                        }
+                        LabelChange::Set {
+                            entity,
+                            label,
+                            expires_at_ms,
+                            rule: rule.clone(),
+                        }
+                    }
+                    Effect::ClearLabel { subject, label } => {
+                        let Some(entity) = resolve_subject(&subject, event) else {
+                            continue;
+                        };
+                        if apply {
+                            live.clear_label(&entity, &label, at);
+                        }
+                        LabelChange::Clear {
+                            entity,
+                            label,
+                            rule: rule.clone(),
+                        }
+                    }
+                };
+                changes.push(change);
+            }
+        }
+        changes
+    }
+
+    fn maybe_sweep(&self) {
+        let n = self.events.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(self.sweep_every_events) {
+            self.sweep();
+        }
+    }
+
+    /// Reclaim aged-out counters, expired labels and old event ids now.
+    pub fn sweep(&self) {
+        self.stores.live.sweep(&self.catalog);
+        self.stores.shadow.sweep(&self.catalog);
+        if let Some(watermark) = self.stores.live.watermark_ms() {
+            self.seen.sweep(watermark);
+        }
+    }
+
+    /// The live state: counters of live rules and the policy, and labels.
+    pub fn live_state(&self) -> &MemoryState {
+        &self.stores.live
+    }
+
+    /// The counters only shadow rules read.
+    pub fn shadow_state(&self) -> &MemoryState {
+        &self.stores.shadow
+    }
+
+    /// The counters kept.
+    pub fn catalog(&self) -> &CounterCatalog {
+        &self.catalog
+    }
+
+    /// The rule set.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// How many event ids are remembered for idempotency.
+    pub fn remembered_events(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// A rule's outcome as the decision reports it, and the effects it asked for.
+fn report(outcome: RuleOutcome, policy: RulePolicy, event: &Event) -> (RuleReport, Vec<Effect>) {
+    let RuleOutcome {
+        rule,
+        version,
+        sha256,
+        result,
+        fuel_used,
+        elapsed,
+    } = outcome;
+    let mut report = RuleReport {
+        rule,
+        version,
+        sha256,
+        mode: policy.mode,
+        weight: policy.weight,
+        veto: policy.veto,
+        severity: Severity::Allow,
+        score: 0.0,
+        reasons: Vec::new(),
+        actions: Vec::new(),
+        fuel_used,
+        elapsed_us: elapsed.as_micros() as u64,
+        error: None,
+        failed_closed: false,
+    };
+    let effects = match result {
+        Ok(verdict) => {
+            report.severity = verdict.severity;
+            report.score = verdict.score;
+            report.reasons = verdict.reasons;
+            let mut seen = HashSet::new();
+            report.actions = verdict
+                .actions
+                .iter()
+                .filter_map(|a| {
+                    Some(EnforcementAction {
+                        action: a.action,
+                        entity: resolve_subject(&a.subject, event)?,
+                    })
+                })
+                .filter(|a| seen.insert(a.clone()))
+                .collect();
+            verdict.effects
+        }
+        Err(error) => {
+            report.failed_closed = policy.failure == FailureMode::Closed;
+            report.error = Some(error);
+            Vec::new()
+        }
+    };
+    (report, effects)
+}
+
+/// The live outcome of a decision, for callers that only need that.
+impl AsRef<Outcome> for Decision {
+    fn as_ref(&self) -> &Outcome {
+        &self.outcome
+    }
+}
