@@ -16,6 +16,7 @@
 
 pub mod combine;
 pub mod decision;
+pub mod demo;
 pub mod event;
 pub mod examples;
 pub mod idempotency;

@@ -1,4 +1,5 @@
-//! The `enforcer` command line: run the example rules, or check a rule file.
+//! The `enforcer` command line: run the example rules on demo traffic, or
+//! check a rule file.
 //! The gRPC server (`enforcer serve`) arrives with the data plane.
 
 use std::io::BufRead;
@@ -7,12 +8,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use enforcer::event::{Entity, Event, Value};
-use enforcer::router::RuleSet;
-use enforcer::rule::Rule;
+use enforcer::decision::LabelChange;
+use enforcer::event::Event;
+use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
+use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
+use enforcer::policy::{FailureMode, Policy};
 use enforcer::runtime::Runtime;
 use enforcer::state::{FixedState, StateView};
-use enforcer::verdict::RuleOutcome;
+use enforcer::verdict::{RuleOutcome, Severity};
+use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -27,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load the built-in example rules and run them on sample traffic.
+    /// Run the built-in example rules under the example policy on a short
+    /// script of platform traffic, and show each decision.
     Demo {
         /// Print each outcome as a JSON line instead of a table.
         #[arg(long)]
@@ -55,106 +60,180 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// A few minutes of one account's behaviour, ordinary then abusive.
-fn sample_traffic() -> Vec<Event> {
-    let start = 1_764_000_000_000;
-    let forward = |n: i64, chats: i64| {
-        Event::new(
-            format!("evt-{n}"),
-            "message.forwarded",
-            start + n * 1_000,
-            Entity::account("acct-42"),
-        )
-        .with("chat_count", Value::Int(chats))
-    };
-    vec![
-        Event::new("evt-0", "message.sent", start, Entity::account("acct-42"))
-            .with_target(Entity::account("acct-7")),
-        forward(1, 2),
-        forward(2, 5),
-        forward(3, 45),
-    ]
-}
-
+/// Run the example rules under the example policy on the demo's scripted
+/// traffic, and show each decision as it is made.
 fn demo(json: bool) -> anyhow::Result<()> {
     let runtime = Runtime::new()?;
-    let mut rules = Vec::new();
-    for (name, wasm) in enforcer::examples::EXAMPLE_RULES {
-        let rule = runtime
-            .load(wasm)
-            .with_context(|| format!("loading example rule {name}"))?;
-        rules.push(Arc::new(rule));
-    }
-    let sizes: Vec<usize> = rules.iter().map(|r| r.wasm_bytes()).collect();
-    let rule_set = RuleSet::new(rules.into_iter().map(|r| r as Arc<dyn Rule>).collect())?;
+    let rules = load_example_rules(&runtime)
+        .map_err(|(name, e)| anyhow::anyhow!("loading example rule {name}: {e}"))?;
+    let policy = Policy::parse(EXAMPLE_POLICY).context("the example policy")?;
+    let options = PipelineOptions {
+        banks: enforcer::demo::banks(),
+        ..PipelineOptions::default()
+    };
+    let pipeline = Pipeline::new(rules, policy, options)?;
     if !json {
-        println!("Loaded {} example rule(s):", rule_set.rules().len());
-        for (rule, size) in rule_set.rules().iter().zip(sizes) {
-            let manifest = rule.manifest();
-            println!(
-                "  {} {} (sha256 {}…, {} bytes) on {}",
-                manifest.name,
-                manifest.version,
-                &rule.sha256()[..12],
-                size,
-                manifest.event_kinds.join(", ")
-            );
-        }
-        println!();
+        print_setup(&pipeline);
     }
-    // The account has already forwarded 120 messages in the last hour.
-    let state: Arc<dyn StateView> =
-        Arc::new(FixedState::new().with_counter(Entity::account("acct-42"), "forwards", 120));
-    for event in sample_traffic() {
-        let event = Arc::new(event);
-        let outcomes = rule_set.evaluate(&event, &state);
-        print_outcomes(&event, &outcomes, json)?;
+
+    let traffic = enforcer::demo::traffic();
+    let started = Instant::now();
+    let mut printer = DecisionPrinter::default();
+    for event in &traffic {
+        let evaluation = pipeline.evaluate(event.clone())?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "duplicate": evaluation.duplicate, "decision": evaluation.decision })
+            );
+        } else {
+            printer.print(&evaluation);
+        }
+    }
+    let elapsed = started.elapsed();
+    if !json {
+        printer.finish();
+        print_summary(&pipeline, &traffic, elapsed);
     }
     Ok(())
 }
 
-fn print_outcomes(event: &Event, outcomes: &[RuleOutcome], json: bool) -> anyhow::Result<()> {
-    if json {
-        for outcome in outcomes {
-            println!(
-                "{}",
-                serde_json::json!({ "event": event.id, "outcome": outcome })
-            );
+fn print_setup(pipeline: &Pipeline) {
+    let policy = pipeline.policy();
+    println!(
+        "{} example rules under policy `{}` ({:?}: review {:.2}, limit {:.2}, block {:.2})",
+        pipeline.rules().rules().len(),
+        policy.version,
+        policy.strategy,
+        policy.thresholds.review,
+        policy.thresholds.limit,
+        policy.thresholds.block,
+    );
+    for rule in pipeline.rules().rules() {
+        let manifest = rule.manifest();
+        let part = policy.for_rule(rule.name());
+        println!(
+            "  {:<18} {:<6} sha256 {}…  {:?}{}{}  on {}",
+            manifest.name,
+            manifest.version,
+            &rule.sha256()[..12],
+            part.mode,
+            if part.veto { ", veto" } else { "" },
+            if part.failure == FailureMode::Closed {
+                ", fails closed"
+            } else {
+                ""
+            },
+            manifest.event_kinds.join(", ")
+        );
+    }
+    println!();
+}
+
+/// Prints decisions, folding runs of alike ones (same actor, kind and
+/// outcome) into one line.
+#[derive(Default)]
+struct DecisionPrinter {
+    last: Option<(String, String, Severity, Vec<String>)>,
+    folded: usize,
+}
+
+impl DecisionPrinter {
+    fn print(&mut self, evaluation: &Evaluation) {
+        let decision = &evaluation.decision;
+        let fired: Vec<String> = decision
+            .fired()
+            .map(|r| format!("{}:{:?}", r.rule, r.severity))
+            .collect();
+        let key = (
+            decision.actor.to_string(),
+            decision.event_kind.clone(),
+            decision.outcome.severity,
+            fired,
+        );
+        if !evaluation.duplicate && self.last.as_ref() == Some(&key) {
+            self.folded += 1;
+            return;
         }
-        return Ok(());
-    }
-    println!("{} {} by {}", event.id, event.kind, event.actor);
-    if outcomes.is_empty() {
-        println!("  (no rule subscribes to {})", event.kind);
-    }
-    for outcome in outcomes {
-        match &outcome.result {
-            Ok(verdict) => {
-                let reasons: Vec<_> = verdict
-                    .reasons
-                    .iter()
-                    .map(|r| format!("{}: {}", r.code, r.explanation))
-                    .collect();
-                let actions: Vec<_> = verdict
-                    .actions
-                    .iter()
-                    .map(|a| format!("{:?}", a.action))
-                    .collect();
+        self.finish();
+        self.last = Some(key);
+
+        let target = decision
+            .target
+            .as_ref()
+            .map(|t| format!(" → {t}"))
+            .unwrap_or_default();
+        let actions: Vec<String> = decision
+            .outcome
+            .actions
+            .iter()
+            .map(|a| format!("{:?}({})", a.action, a.entity))
+            .collect();
+        println!(
+            "{} {:<24} {}{}",
+            decision.event_id, decision.event_kind, decision.actor, target
+        );
+        println!(
+            "    => {:?} (score {:.2}){}{}",
+            decision.outcome.severity,
+            decision.outcome.score,
+            if actions.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", actions.join(" "))
+            },
+            if evaluation.duplicate {
+                "  [duplicate id: first decision returned, nothing recounted]"
+            } else {
+                ""
+            }
+        );
+        for report in decision.fired() {
+            for reason in &report.reasons {
                 println!(
-                    "  {:<18} {:?} score {:.2} {} {}  [{} fuel, {:?}]",
-                    outcome.rule,
-                    verdict.severity,
-                    verdict.score,
-                    actions.join(","),
-                    reasons.join("; "),
-                    outcome.fuel_used,
-                    outcome.elapsed
+                    "       {} ({:?}, {:.2}; sha256 {}…): {}",
+                    report.rule,
+                    report.severity,
+                    report.score,
+                    &report.sha256[..8],
+                    reason.explanation
                 );
             }
-            Err(error) => println!("  {:<18} error {}: {error}", outcome.rule, error.kind()),
+        }
+        for report in decision.rules.iter().filter(|r| r.error.is_some()) {
+            println!(
+                "       {} failed: {}",
+                report.rule,
+                report.error.as_ref().expect("filtered")
+            );
+        }
+        for change in &decision.label_changes {
+            if let LabelChange::Set { entity, label, .. } = change {
+                println!("       label {label} on {entity}");
+            }
         }
     }
-    Ok(())
+
+    fn finish(&mut self) {
+        if self.folded > 0 {
+            println!("    … and {} more like it", self.folded);
+            self.folded = 0;
+        }
+    }
+}
+
+fn print_summary(pipeline: &Pipeline, traffic: &[Event], elapsed: std::time::Duration) {
+    let size = pipeline.live_state().size();
+    println!();
+    println!(
+        "{} events in {:.1} ms; state: {} entities, {} counter series, {} labels; {} event ids remembered",
+        traffic.len(),
+        elapsed.as_secs_f64() * 1e3,
+        size.entities,
+        size.series,
+        size.labels,
+        pipeline.remembered_events(),
+    );
 }
 
 fn check(wasm: &std::path::Path, events: Option<&std::path::Path>) -> anyhow::Result<()> {
@@ -191,7 +270,11 @@ fn check(wasm: &std::path::Path, events: Option<&std::path::Path>) -> anyhow::Re
         if !rule.wants(&event.kind) {
             continue;
         }
-        print_outcomes(&event, &[rule.evaluate(&event, &state)], true)?;
+        let outcome: RuleOutcome = rule.evaluate(&event, &state);
+        println!(
+            "{}",
+            serde_json::json!({ "event": event.id, "outcome": outcome })
+        );
     }
     Ok(())
 }
