@@ -4,6 +4,7 @@ mod common;
 mod hostile;
 mod isolation;
 mod isolation_props;
+mod pipeline;
 mod plugin_tests;
 mod router;
 mod runtime;

@@ -10,6 +10,7 @@
 //! until it expires, and [`MemoryState::sweep`] drops what has aged out and
 //! every record left empty.
 
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -98,6 +99,15 @@ impl Record {
         };
         &mut self.counters[index].1
     }
+}
+
+/// One entity's record as [`MemoryState::snapshot`] gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntitySnapshot {
+    /// Each counter's full history, rendered.
+    pub counters: Vec<(CounterId, String)>,
+    /// Its labels, by name.
+    pub labels: Vec<Label>,
 }
 
 /// What a sweep reclaimed.
@@ -287,6 +297,26 @@ impl MemoryState {
         self.records
             .get(entity)
             .map_or_else(Vec::new, |record| record.labels.clone())
+    }
+
+    /// Everything the store holds, in a canonical order: for comparing two
+    /// stores (a shadow rule must leave the live store exactly as it would
+    /// be without it) and for inspection.
+    pub fn snapshot(&self) -> BTreeMap<Entity, EntitySnapshot> {
+        self.records
+            .iter()
+            .map(|record| {
+                let mut counters: Vec<(CounterId, String)> = record
+                    .counters
+                    .iter()
+                    .map(|(id, series)| (*id, format!("{series:?}")))
+                    .collect();
+                counters.sort();
+                let mut labels = record.labels.clone();
+                labels.sort_by(|a, b| a.name.cmp(&b.name));
+                (record.key().clone(), EntitySnapshot { counters, labels })
+            })
+            .collect()
     }
 
     /// Drop what has aged out as of the watermark: counter history older
