@@ -33,6 +33,7 @@
 mod event;
 #[cfg(target_arch = "wasm32")]
 mod glue;
+pub mod native;
 pub mod testing;
 mod types;
 

@@ -17,7 +17,7 @@
 //! ```
 
 use crate::Rule;
-use crate::event::{Event, EventSource, State, StateSource};
+use crate::native::{NativeEvent, NativeState};
 use crate::types::{Entity, HashMatch, Subject, Value, Verdict};
 
 /// An event for a test. Defaults: id `event-1`, time 0, actor `account:a`.
@@ -156,8 +156,40 @@ impl StateFixture {
             .push((bank.to_string(), entry_id.to_string(), hash.to_vec()));
         self
     }
+}
 
-    pub(crate) fn read_counter(&self, subject: &Subject, name: &str, window_seconds: u32) -> u64 {
+impl NativeEvent for EventFixture {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn occurred_at_ms(&self) -> i64 {
+        self.occurred_at_ms
+    }
+
+    fn actor(&self) -> Entity {
+        self.actor.clone()
+    }
+
+    fn target(&self) -> Option<Entity> {
+        self.target.clone()
+    }
+
+    fn attribute(&self, name: &str) -> Option<Value> {
+        EventFixture::attribute(self, name).cloned()
+    }
+
+    fn attribute_names(&self) -> Vec<String> {
+        self.attributes.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+impl NativeState for StateFixture {
+    fn counter(&self, subject: &Subject, name: &str, window_seconds: u32) -> u64 {
         self.counters
             .iter()
             .filter(|(s, n, w, _)| s == subject && n == name && *w <= window_seconds)
@@ -165,7 +197,7 @@ impl StateFixture {
             .map_or(0, |(_, _, _, v)| *v)
     }
 
-    pub(crate) fn read_labels(&self, subject: &Subject) -> Vec<String> {
+    fn labels(&self, subject: &Subject) -> Vec<String> {
         self.labels
             .iter()
             .filter(|(s, _)| s == subject)
@@ -173,12 +205,7 @@ impl StateFixture {
             .collect()
     }
 
-    pub(crate) fn read_matches(
-        &self,
-        bank: &str,
-        hash: &[u8],
-        max_distance: u32,
-    ) -> Vec<HashMatch> {
+    fn match_hash(&self, bank: &str, hash: &[u8], max_distance: u32) -> Vec<HashMatch> {
         let mut matches: Vec<HashMatch> = self
             .banks
             .iter()
@@ -216,8 +243,5 @@ pub fn evaluate<R: Rule>(event: &EventFixture, state: &StateFixture) -> Verdict 
 /// [`evaluate`] without the subscription check: the rule's logic alone, as
 /// a native baseline for benchmarks.
 pub fn evaluate_unchecked<R: Rule>(event: &EventFixture, state: &StateFixture) -> Verdict {
-    R::evaluate(
-        &Event(EventSource::Fixture(event)),
-        &State(StateSource::Fixture(state)),
-    )
+    crate::native::evaluate::<R>(event, state)
 }
