@@ -149,6 +149,9 @@ pub struct InvalidEvent {
 /// Longest accepted event id or entity id, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
 
+/// Most attributes an event may carry.
+pub const MAX_ATTRIBUTES: usize = 256;
+
 impl Event {
     /// Check what the engine relies on: an id, a usable kind, entities with
     /// ids, attribute names that are unique and usable.
@@ -163,11 +166,21 @@ impl Event {
         if let Some(target) = &self.target {
             check_id(&target.id).map_err(|m| invalid("target.id", m))?;
         }
+        if self.attributes.len() > MAX_ATTRIBUTES {
+            return Err(invalid(
+                "attributes",
+                format!(
+                    "{} attributes, over the limit of {MAX_ATTRIBUTES}",
+                    self.attributes.len()
+                ),
+            ));
+        }
         for (index, (name, _)) in self.attributes.iter().enumerate() {
-            let field = format!("attributes[{index}].name");
-            crate::manifest::check_name("attribute name", name).map_err(|m| invalid(&field, m))?;
+            let field = || format!("attributes[{index}].name");
+            crate::manifest::check_name("attribute name", name)
+                .map_err(|m| invalid(&field(), m))?;
             if self.attributes[..index].iter().any(|(n, _)| n == name) {
-                return Err(invalid(&field, format!("attribute `{name}` appears twice")));
+                return Err(invalid(&field(), format!("attribute `{name}` appears twice")));
             }
         }
         Ok(())

@@ -2,38 +2,48 @@
 //! evaluated (or counted) twice; it gets the decision it got the first time.
 //!
 //! The first arrival of an id claims it and evaluates; a copy arriving while
-//! that evaluation runs waits for it rather than racing it. Records are
-//! kept for a retention window of event time and then swept.
+//! that evaluation runs waits for it rather than racing it. Waiting is rare
+//! (a client retrying before its first attempt finished), so it goes
+//! through one shared lock and condition variable, touched by the
+//! evaluating thread only when someone is actually waiting: the common path
+//! is one map insert and one map update.
+//!
+//! Records are kept for a retention window of event time and at most a
+//! fixed number of them; [`SeenEvents::sweep`] enforces both.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use foldhash::fast::RandomState;
 
 use crate::decision::Decision;
 
-/// Default retention of seen event ids: a day of event time.
-pub const DEFAULT_RETENTION_MS: i64 = 24 * 3600 * 1000;
+/// Default retention of seen event ids: ten minutes of event time, far
+/// longer than any client's retries.
+pub const DEFAULT_RETENTION_MS: i64 = 10 * 60 * 1000;
 
-/// Where one event id's evaluation stands.
-enum Progress {
-    Running,
-    Done(Arc<Decision>),
-    /// The evaluating thread gave up (it panicked): the next arrival
-    /// evaluates afresh.
-    Abandoned,
-}
+/// Default cap on remembered ids: bounds memory under any traffic.
+pub const DEFAULT_MAX_REMEMBERED: usize = 2_000_000;
 
-struct Slot {
+/// One event id's record.
+struct Seen {
     occurred_at_ms: i64,
-    progress: Mutex<Progress>,
-    finished: Condvar,
+    /// `None` while the first arrival is being evaluated.
+    decision: Option<Arc<Decision>>,
 }
 
 /// The ids seen recently and the decisions they got.
 pub struct SeenEvents {
-    slots: DashMap<String, Arc<Slot>>,
+    /// Keyed by client-chosen ids, so hashed with a per-process seed.
+    seen: DashMap<Box<str>, Seen, RandomState>,
     retention_ms: i64,
+    max_remembered: usize,
+    waiters: AtomicUsize,
+    wait_lock: Mutex<()>,
+    finished: Condvar,
 }
 
 /// What [`SeenEvents::claim`] found.
@@ -46,24 +56,22 @@ pub enum Claim<'a> {
 }
 
 /// The right and duty to evaluate one event id. Dropped without
-/// completing, it releases the id for the next arrival.
+/// completing (the evaluation panicked), it releases the id for the next
+/// arrival.
 pub struct ClaimGuard<'a> {
     seen: &'a SeenEvents,
-    id: String,
-    slot: Arc<Slot>,
+    id: Box<str>,
     completed: bool,
 }
 
 impl ClaimGuard<'_> {
     /// Record the decision and wake any copy of the event waiting for it.
     pub fn complete(mut self, decision: Arc<Decision>) {
-        self.finish(Progress::Done(decision));
+        if let Some(mut record) = self.seen.seen.get_mut(&self.id) {
+            record.decision = Some(decision);
+        }
         self.completed = true;
-    }
-
-    fn finish(&self, progress: Progress) {
-        *self.slot.progress.lock().unwrap_or_else(|p| p.into_inner()) = progress;
-        self.slot.finished.notify_all();
+        self.seen.wake_waiters();
     }
 }
 
@@ -71,75 +79,125 @@ impl Drop for ClaimGuard<'_> {
     fn drop(&mut self) {
         if !self.completed {
             self.seen
-                .slots
-                .remove_if(&self.id, |_, slot| Arc::ptr_eq(slot, &self.slot));
-            self.finish(Progress::Abandoned);
+                .seen
+                .remove_if(&self.id, |_, record| record.decision.is_none());
+            self.seen.wake_waiters();
         }
     }
 }
 
 impl SeenEvents {
-    /// Remember ids for `retention_ms` of event time.
-    pub fn new(retention_ms: i64) -> Self {
+    /// Remember ids for `retention_ms` of event time, and at most
+    /// `max_remembered` of them.
+    pub fn new(retention_ms: i64, max_remembered: usize) -> Self {
         SeenEvents {
-            slots: DashMap::new(),
+            seen: DashMap::default(),
             retention_ms,
+            max_remembered: max_remembered.max(1),
+            waiters: AtomicUsize::new(0),
+            wait_lock: Mutex::new(()),
+            finished: Condvar::new(),
         }
     }
 
     /// Claim `id` for evaluation, or get the decision it already has
     /// (waiting if a copy is being evaluated right now).
     pub fn claim(&self, id: &str, occurred_at_ms: i64) -> Claim<'_> {
+        if let Some(decision) = self.decided(id) {
+            return Claim::Seen(decision);
+        }
         loop {
-            let slot = match self.slots.entry(id.to_string()) {
+            match self.seen.entry(Box::from(id)) {
                 Entry::Vacant(vacant) => {
-                    let slot = Arc::new(Slot {
+                    vacant.insert(Seen {
                         occurred_at_ms,
-                        progress: Mutex::new(Progress::Running),
-                        finished: Condvar::new(),
+                        decision: None,
                     });
-                    vacant.insert(slot.clone());
                     return Claim::New(ClaimGuard {
                         seen: self,
-                        id: id.to_string(),
-                        slot,
+                        id: Box::from(id),
                         completed: false,
                     });
                 }
-                Entry::Occupied(occupied) => occupied.get().clone(),
-            };
-            let mut progress = slot.progress.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                match &*progress {
-                    Progress::Done(decision) => return Claim::Seen(decision.clone()),
-                    Progress::Abandoned => break,
-                    Progress::Running => {
-                        progress = slot
-                            .finished
-                            .wait(progress)
-                            .unwrap_or_else(|p| p.into_inner());
+                Entry::Occupied(occupied) => {
+                    if let Some(decision) = &occupied.get().decision {
+                        return Claim::Seen(decision.clone());
                     }
                 }
             }
+            if let Some(decision) = self.wait_for(id) {
+                return Claim::Seen(decision);
+            }
+            // The evaluation was abandoned: claim the id afresh.
+        }
+    }
+
+    /// The decision `id` already got, if it was decided.
+    fn decided(&self, id: &str) -> Option<Arc<Decision>> {
+        self.seen.get(id).and_then(|record| record.decision.clone())
+    }
+
+    /// Wait while `id` is being evaluated; its decision, or `None` if the
+    /// evaluation was abandoned.
+    fn wait_for(&self, id: &str) -> Option<Arc<Decision>> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.wait_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let outcome = loop {
+            match self.seen.get(id) {
+                None => break None,
+                Some(record) => {
+                    if let Some(decision) = &record.decision {
+                        break Some(decision.clone());
+                    }
+                }
+            }
+            // The timeout only guards against a missed wake-up; the
+            // evaluating thread notifies under the same lock.
+            guard = self
+                .finished
+                .wait_timeout(guard, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+
+    fn wake_waiters(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.wait_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.finished.notify_all();
         }
     }
 
     /// Forget ids whose events are older than the retention window before
-    /// `watermark_ms`. Returns how many were forgotten.
+    /// `watermark_ms`, then the oldest beyond the cap. Returns how many
+    /// were forgotten.
     pub fn sweep(&self, watermark_ms: i64) -> usize {
-        let horizon = watermark_ms.saturating_sub(self.retention_ms);
-        let before = self.slots.len();
-        self.slots.retain(|_, slot| slot.occurred_at_ms >= horizon);
-        before - self.slots.len()
+        let before = self.seen.len();
+        let mut horizon = watermark_ms.saturating_sub(self.retention_ms);
+        if before > self.max_remembered {
+            // Keep the newest `max_remembered`: find the event time that
+            // many records are at or after.
+            let mut times: Vec<i64> = self.seen.iter().map(|r| r.occurred_at_ms).collect();
+            let cut = times.len() - self.max_remembered;
+            let (_, nth, _) = times.select_nth_unstable(cut);
+            horizon = horizon.max(*nth);
+        }
+        // Records still being evaluated are kept whatever their age.
+        self.seen
+            .retain(|_, record| record.occurred_at_ms >= horizon || record.decision.is_none());
+        before - self.seen.len()
     }
 
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.seen.len()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.seen.is_empty()
     }
 }

@@ -19,7 +19,7 @@ use crate::decision::{
     Decision, EnforcementAction, LabelChange, Outcome, RuleReport, ShadowDecision, resolve_subject,
 };
 use crate::event::{Event, InvalidEvent};
-use crate::idempotency::{Claim, DEFAULT_RETENTION_MS, SeenEvents};
+use crate::idempotency::{Claim, DEFAULT_MAX_REMEMBERED, DEFAULT_RETENTION_MS, SeenEvents};
 use crate::policy::{FailureMode, Mode, Policy, PolicyError, RulePolicy};
 use crate::router::{DuplicateRule, RuleSet};
 use crate::rule::Rule;
@@ -37,6 +37,8 @@ pub struct PipelineOptions {
     pub banks: HashBanks,
     /// How long (in event time) a repeated event id gets its first decision.
     pub idempotency_retention_ms: i64,
+    /// At most this many event ids are remembered (the oldest go first).
+    pub idempotency_max_remembered: usize,
     /// How late an event may be and still be counted exactly.
     pub lateness_seconds: u32,
     /// Reclaim aged-out state every this many events.
@@ -48,6 +50,7 @@ impl Default for PipelineOptions {
         PipelineOptions {
             banks: HashBanks::new(),
             idempotency_retention_ms: DEFAULT_RETENTION_MS,
+            idempotency_max_remembered: DEFAULT_MAX_REMEMBERED,
             lateness_seconds: DEFAULT_LATENESS_SECONDS,
             sweep_every_events: 100_000,
         }
@@ -170,7 +173,10 @@ impl Pipeline {
             policy: Arc::new(policy),
             catalog,
             stores,
-            seen: SeenEvents::new(options.idempotency_retention_ms),
+            seen: SeenEvents::new(
+                options.idempotency_retention_ms,
+                options.idempotency_max_remembered,
+            ),
             sweep_every_events: options.sweep_every_events.max(1),
             events: AtomicU64::new(0),
         })

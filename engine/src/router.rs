@@ -12,7 +12,7 @@ use crate::verdict::RuleOutcome;
 /// An immutable set of loaded rules, indexed by the event kinds they want.
 pub struct RuleSet {
     rules: Vec<Arc<dyn Rule>>,
-    by_kind: HashMap<String, Vec<usize>>,
+    by_kind: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
 }
 
 /// Two rules in one set share a name, so decisions could not tell them apart.
@@ -33,7 +33,8 @@ impl RuleSet {
                 ));
             }
         }
-        let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_kind: HashMap<String, Vec<usize>, foldhash::fast::RandomState> =
+            HashMap::default();
         for (index, rule) in rules.iter().enumerate() {
             for kind in &rule.manifest().event_kinds {
                 let subscribers = by_kind.entry(kind.clone()).or_default();

@@ -110,9 +110,23 @@ fn a_shadow_rule_changes_nothing_live() {
     let live_only = pipeline(without, EXAMPLE_POLICY);
     let with_shadow = pipeline(example_rules(&runtime), &shadow_policy);
 
+    // The demo, then a new account messaging its contacts at a bot's rate:
+    // only the shadow rule objects to that.
+    let mut traffic = enforcer::demo::traffic();
+    traffic.extend((0..70).map(|n| {
+        Event::new(
+            format!("bot-{n}"),
+            "message.sent",
+            T0 + 900_000 + n * 5_000,
+            Entity::account("bot"),
+        )
+        .with_target(Entity::account(format!("friend-{}", n % 5)))
+        .with("to_contact", Value::Bool(true))
+        .with("actor_age_seconds", Value::Int(600))
+    }));
     let mut shadow_fired = 0;
     let mut shadow_differs = 0;
-    for event in enforcer::demo::traffic() {
+    for event in traffic {
         let a = decide(&live_only, &event);
         let b = decide(&with_shadow, &event);
         assert_eq!(a.outcome, b.outcome, "live outcome of {}", event.id);

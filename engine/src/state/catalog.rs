@@ -57,7 +57,7 @@ pub struct CounterDef {
 pub struct CounterCatalog {
     defs: Vec<CounterDef>,
     by_shape: HashMap<CounterShape, CounterId>,
-    by_kind: HashMap<String, Vec<CounterId>>,
+    by_kind: HashMap<String, Vec<CounterId>, foldhash::fast::RandomState>,
 }
 
 impl CounterCatalog {
