@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area of the engine.
 
 mod common;
+mod example_rules;
 mod hostile;
 mod isolation;
 mod isolation_props;
