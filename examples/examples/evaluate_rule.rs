@@ -16,7 +16,11 @@ use enforcer::state::{FixedState, StateView};
 fn main() -> anyhow::Result<()> {
     let wasm = match std::env::args().nth(1) {
         Some(path) => std::fs::read(path)?,
-        None => enforcer::examples::EXAMPLE_RULES[0].1.to_vec(),
+        None => enforcer::examples::EXAMPLE_RULES
+            .iter()
+            .find(|(name, _)| *name == "mass-forwarding")
+            .map(|(_, wasm)| wasm.to_vec())
+            .expect("mass-forwarding is an example rule"),
     };
     let runtime = Runtime::new()?;
     let rule = runtime.load(&wasm)?;
