@@ -131,16 +131,9 @@ pub struct Decision {
     /// The decision's id, derived from the event's id: one event, one
     /// decision.
     pub id: String,
-    /// The event decided on.
-    pub event_id: String,
-    /// Its kind.
-    pub event_kind: String,
-    /// Its time.
-    pub occurred_at_ms: i64,
-    /// Its actor.
-    pub actor: Entity,
-    /// Its target.
-    pub target: Option<Entity>,
+    /// The event decided on, whole: the evidence a review or an appeal
+    /// reads. Shared with the pipeline, never copied.
+    pub event: Arc<Event>,
     /// The live outcome.
     #[serde(flatten)]
     pub outcome: Outcome,

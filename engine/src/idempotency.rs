@@ -60,14 +60,14 @@ pub enum Claim<'a> {
 /// arrival.
 pub struct ClaimGuard<'a> {
     seen: &'a SeenEvents,
-    id: Box<str>,
+    id: &'a str,
     completed: bool,
 }
 
 impl ClaimGuard<'_> {
     /// Record the decision and wake any copy of the event waiting for it.
     pub fn complete(mut self, decision: Arc<Decision>) {
-        if let Some(mut record) = self.seen.seen.get_mut(&self.id) {
+        if let Some(mut record) = self.seen.seen.get_mut(self.id) {
             record.decision = Some(decision);
         }
         self.completed = true;
@@ -80,7 +80,7 @@ impl Drop for ClaimGuard<'_> {
         if !self.completed {
             self.seen
                 .seen
-                .remove_if(&self.id, |_, record| record.decision.is_none());
+                .remove_if(self.id, |_, record| record.decision.is_none());
             self.seen.wake_waiters();
         }
     }
@@ -102,7 +102,7 @@ impl SeenEvents {
 
     /// Claim `id` for evaluation, or get the decision it already has
     /// (waiting if a copy is being evaluated right now).
-    pub fn claim(&self, id: &str, occurred_at_ms: i64) -> Claim<'_> {
+    pub fn claim<'a>(&'a self, id: &'a str, occurred_at_ms: i64) -> Claim<'a> {
         if let Some(decision) = self.decided(id) {
             return Claim::Seen(decision);
         }
@@ -115,7 +115,7 @@ impl SeenEvents {
                     });
                     return Claim::New(ClaimGuard {
                         seen: self,
-                        id: Box::from(id),
+                        id,
                         completed: false,
                     });
                 }

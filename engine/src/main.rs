@@ -146,8 +146,8 @@ impl DecisionPrinter {
             .map(|r| format!("{}:{:?}", r.rule, r.severity))
             .collect();
         let key = (
-            decision.actor.to_string(),
-            decision.event_kind.clone(),
+            decision.event.actor.to_string(),
+            decision.event.kind.clone(),
             decision.outcome.severity,
             fired,
         );
@@ -159,6 +159,7 @@ impl DecisionPrinter {
         self.last = Some(key);
 
         let target = decision
+            .event
             .target
             .as_ref()
             .map(|t| format!(" → {t}"))
@@ -171,7 +172,7 @@ impl DecisionPrinter {
             .collect();
         println!(
             "{} {:<24} {}{}",
-            decision.event_id, decision.event_kind, decision.actor, target
+            decision.event.id, decision.event.kind, decision.event.actor, target
         );
         println!(
             "    => {:?} (score {:.2}){}{}",

@@ -152,6 +152,12 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), String> {
             &name[..32.min(name.len())]
         ));
     }
+    // Names are checked on every event (its kind, its attribute names), so
+    // the common case is one pass over bytes.
+    let usable = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
+    if name.bytes().all(|b| usable(&b)) {
+        return Ok(());
+    }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))

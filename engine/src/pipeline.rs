@@ -185,6 +185,7 @@ impl Pipeline {
     /// Decide one event.
     pub fn evaluate(&self, event: Event) -> Result<Evaluation, InvalidEvent> {
         event.validate()?;
+        let event = Arc::new(event);
         let guard = match self.seen.claim(&event.id, event.occurred_at_ms) {
             Claim::Seen(decision) => {
                 return Ok(Evaluation {
@@ -194,7 +195,6 @@ impl Pipeline {
             }
             Claim::New(guard) => guard,
         };
-        let event = Arc::new(event);
         let decision = Arc::new(self.decide(&event));
         guard.complete(decision.clone());
         self.maybe_sweep();
@@ -251,11 +251,7 @@ impl Pipeline {
 
         Decision {
             id: Decision::id_for(&event.id),
-            event_id: event.id.clone(),
-            event_kind: event.kind.clone(),
-            occurred_at_ms: event.occurred_at_ms,
-            actor: event.actor.clone(),
-            target: event.target.clone(),
+            event: event.clone(),
             outcome: live,
             rules: reports,
             label_changes,

@@ -315,7 +315,7 @@ fn rule<'a>(decision: &'a Decision, name: &str) -> &'a RuleReport {
         .find(|r| &*r.rule == name)
         .unwrap_or_else(|| {
             let ran: Vec<&str> = decision.rules.iter().map(|r| &*r.rule).collect();
-            panic!("{name} did not run on {}; ran: {ran:?}", decision.event_id)
+            panic!("{name} did not run on {}; ran: {ran:?}", decision.event.id)
         })
 }
 
@@ -369,13 +369,13 @@ fn assert_quiet(decision: &Decision) {
         decision.outcome.severity,
         Severity::Allow,
         "{}: {:?}",
-        decision.event_id,
+        decision.event.id,
         decision.rules
     );
     assert!(
         fired(decision).is_empty(),
         "{}: {:?}",
-        decision.event_id,
+        decision.event.id,
         decision.rules
     );
     assert!(decision.outcome.actions.is_empty(), "{decision:?}");
@@ -389,20 +389,20 @@ fn assert_fired(decision: &Decision, name: &str, rule_severity: Severity, severi
         fired(decision),
         [name],
         "{}: {:?}",
-        decision.event_id,
+        decision.event.id,
         decision.rules
     );
     assert_eq!(
         rule(decision, name).severity,
         rule_severity,
         "{name} on {}: {:?}",
-        decision.event_id,
+        decision.event.id,
         rule(decision, name)
     );
     assert_eq!(
         decision.outcome.severity, severity,
         "decision on {} (score {}): {:?}",
-        decision.event_id, decision.outcome.score, decision.rules
+        decision.event.id, decision.outcome.score, decision.rules
     );
 }
 

@@ -9,3 +9,4 @@ mod pipeline;
 mod plugin_tests;
 mod router;
 mod runtime;
+mod simulated_traffic;
