@@ -180,7 +180,10 @@ impl Event {
             crate::manifest::check_name("attribute name", name)
                 .map_err(|m| invalid(&field(), m))?;
             if self.attributes[..index].iter().any(|(n, _)| n == name) {
-                return Err(invalid(&field(), format!("attribute `{name}` appears twice")));
+                return Err(invalid(
+                    &field(),
+                    format!("attribute `{name}` appears twice"),
+                ));
             }
         }
         Ok(())

@@ -25,8 +25,9 @@ use crate::decision::Decision;
 /// longer than any client's retries.
 pub const DEFAULT_RETENTION_MS: i64 = 10 * 60 * 1000;
 
-/// Default cap on remembered ids: bounds memory under any traffic.
-pub const DEFAULT_MAX_REMEMBERED: usize = 2_000_000;
+/// Default cap on remembered ids: bounds memory under any traffic. Each
+/// holds its decision and event, about 1.5 KB, so the cap is about 1.5 GB.
+pub const DEFAULT_MAX_REMEMBERED: usize = 1_000_000;
 
 /// One event id's record.
 struct Seen {
@@ -103,9 +104,6 @@ impl SeenEvents {
     /// Claim `id` for evaluation, or get the decision it already has
     /// (waiting if a copy is being evaluated right now).
     pub fn claim<'a>(&'a self, id: &'a str, occurred_at_ms: i64) -> Claim<'a> {
-        if let Some(decision) = self.decided(id) {
-            return Claim::Seen(decision);
-        }
         loop {
             match self.seen.entry(Box::from(id)) {
                 Entry::Vacant(vacant) => {
@@ -130,11 +128,6 @@ impl SeenEvents {
             }
             // The evaluation was abandoned: claim the id afresh.
         }
-    }
-
-    /// The decision `id` already got, if it was decided.
-    fn decided(&self, id: &str) -> Option<Arc<Decision>> {
-        self.seen.get(id).and_then(|record| record.decision.clone())
     }
 
     /// Wait while `id` is being evaluated; its decision, or `None` if the

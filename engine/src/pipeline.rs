@@ -218,8 +218,10 @@ impl Pipeline {
         }
 
         let mut reports = Vec::new();
+        // Most verdicts ask for no effects: collect only those that do.
         let mut live_effects = Vec::new();
         let mut shadow_effects = Vec::new();
+        let mut shadow_ran = false;
         for index in self.rules.subscriber_indices(&event.kind) {
             let participant = &self.participants[index];
             if participant.policy.mode == Mode::Disabled {
@@ -228,9 +230,15 @@ impl Pipeline {
             let rule = &self.rules.rules()[index];
             let outcome = rule.evaluate(event, &participant.view);
             let (report, effects) = report(outcome, participant.policy, event);
-            match report.mode {
-                Mode::Enforce => live_effects.push((report.rule.clone(), effects)),
-                _ => shadow_effects.push((report.rule.clone(), effects)),
+            let live = report.mode == Mode::Enforce;
+            shadow_ran |= !live;
+            if !effects.is_empty() {
+                let list = if live {
+                    &mut live_effects
+                } else {
+                    &mut shadow_effects
+                };
+                list.push((report.rule.clone(), effects));
             }
             reports.push(report);
         }
@@ -240,7 +248,7 @@ impl Pipeline {
             reports.iter().filter(|r| r.mode == Mode::Enforce),
         );
         let label_changes = self.apply(live_effects, event, true);
-        let shadow = (!shadow_effects.is_empty()).then(|| {
+        let shadow = shadow_ran.then(|| {
             let outcome = combine(&self.policy, &reports);
             ShadowDecision {
                 differs: outcome.severity != live.severity || outcome.actions != live.actions,

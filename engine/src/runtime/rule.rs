@@ -33,7 +33,9 @@ pub struct LoadedRule {
     name: Arc<str>,
     version: Arc<str>,
     declarations: Arc<Declarations>,
-    idle: Mutex<Vec<WarmInstance>>,
+    /// Boxed, so that taking one out and putting it back moves a pointer
+    /// rather than the whole store and bindings.
+    idle: Mutex<Vec<Box<WarmInstance>>>,
 }
 
 /// One instance of a rule with its store.
@@ -114,7 +116,7 @@ impl LoadedRule {
 
     /// Make an instance and run its first call, `manifest`, which also takes
     /// the instance's reset snapshot. Returns the manifest it reported.
-    fn instantiate(&self) -> Result<(WarmInstance, Manifest), RuleError> {
+    fn instantiate(&self) -> Result<(Box<WarmInstance>, Manifest), RuleError> {
         let hard_cap = shadow_memory_bytes(self.limits.max_memory_bytes);
         let state = HostState::new(
             self.name.clone(),
@@ -134,7 +136,7 @@ impl LoadedRule {
         // budgets apply from here on.
         arm(&mut store, &self.runtime.config, &self.limits)?;
         let bindings = self.pre.instantiate(&mut store).map_err(unavailable)?;
-        let mut instance = WarmInstance { store, bindings };
+        let mut instance = Box::new(WarmInstance { store, bindings });
         arm(&mut instance.store, &self.runtime.config, &self.limits)?;
         let manifest = instance.bindings.call_manifest(&mut instance.store);
         let manifest = manifest.map_err(|e| classify(e, instance.store.data(), &self.limits))?;
@@ -142,7 +144,7 @@ impl LoadedRule {
     }
 
     /// A fresh instance for a call, checked to describe the same rule.
-    fn fresh_instance(&self) -> Result<WarmInstance, RuleError> {
+    fn fresh_instance(&self) -> Result<Box<WarmInstance>, RuleError> {
         let (instance, manifest) = self.instantiate()?;
         if manifest != self.manifest {
             return Err(RuleError::BadOutput {

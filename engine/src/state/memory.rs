@@ -204,7 +204,8 @@ impl MemoryState {
                 .iter()
                 .filter(|id| ids.contains(id))
                 .map(|&id| (id, catalog.def(id)))
-                .filter(|(_, def)| def.shape.key == key && passes(&def.shape.filter, event))
+                .filter(|(_, def)| def.shape.key == key)
+                .filter(|(_, def)| passes(&def.shape.filter, event))
                 .filter_map(|(id, def)| {
                     contribution(&def.shape.aggregation, event).map(|c| (id, def, c))
                 })
