@@ -33,8 +33,9 @@ pub struct LoadedRule {
     name: Arc<str>,
     version: Arc<str>,
     declarations: Arc<Declarations>,
-    /// Boxed, so that taking one out and putting it back moves a pointer
-    /// rather than the whole store and bindings.
+    /// Boxed, so that taking one out and putting it back on every call
+    /// moves a pointer rather than the whole store and bindings.
+    #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<WarmInstance>>>,
 }
 
