@@ -11,6 +11,13 @@
 //! error raises the outcome to the policy's `fail_closed_severity`, and the
 //! actions are those recommended by the rules that fired which the final
 //! severity carries out (see [`EnforcementAction::min_severity`]).
+//!
+//! Under weighted scores, corroborating rules can raise a decision above
+//! every single verdict: two limits at 0.8 combine to 0.96, a block. Its
+//! actions are still only what the rules recommended, so such a decision
+//! may carry no action of its own severity; the services acting on
+//! decisions then apply their default for that severity. Under highest
+//! severity, a decision's severity is always some rule's own.
 
 use crate::decision::{EnforcementAction, Outcome, RuleReport};
 use crate::policy::{Policy, Strategy};

@@ -11,7 +11,8 @@
 //! rounds measure the neighbours). The wasm and native decisions are
 //! compared event by event and must agree.
 //!
-//! Run: `cargo run --release -p enforcer-examples --example throughput`.
+//! Run: `cargo run --release -p enforcer-examples --example throughput`
+//! (add `--no-default-features` for the system allocator).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,8 +32,9 @@ use enforcer_examples::native;
 use enforcer_examples::simulator::{SimConfig, Simulator};
 
 /// The allocator the `enforcer` server uses: the pipeline allocates a few
-/// small objects per event, which the system allocator serves several
-/// times slower.
+/// small objects per event, which the system allocator serves much slower.
+/// Build with `--no-default-features` to measure the system allocator.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
