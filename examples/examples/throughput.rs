@@ -52,6 +52,10 @@ struct Args {
     /// Rounds per configuration.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Reclaim aged-out state every this many events (the pipeline's
+    /// default is 100,000).
+    #[arg(long, default_value_t = PipelineOptions::default().sweep_every_events)]
+    sweep_every: u64,
     /// Run only the configuration whose name starts with this (`state`,
     /// `native` or `wasm`), to profile it.
     #[arg(long)]
@@ -124,6 +128,7 @@ fn main() -> anyhow::Result<()> {
                 policy,
                 PipelineOptions {
                     banks: banks.clone(),
+                    sweep_every_events: args.sweep_every,
                     ..PipelineOptions::default()
                 },
             )?;
