@@ -361,3 +361,95 @@ fn state_stays_bounded_over_a_long_run() {
     assert!(size.entries <= 50 * 2 + 70, "{size:?}");
     assert!(peak <= 60 + 500 + 5, "ids remembered peaked at {peak}");
 }
+
+/// A counter the policy declares is kept by the engine and readable by
+/// every rule by name, within the policy's window, without the rule
+/// declaring it.
+#[test]
+fn rules_read_counters_the_policy_declares() {
+    let runtime = Runtime::new().unwrap();
+    let rules = || -> Vec<Arc<dyn Rule>> {
+        vec![Arc::new(
+            runtime.load(&plugin("hostile-bad-host-calls")).unwrap(),
+        )]
+    };
+    let policy = |window: u32| {
+        format!(
+            "version = \"p\"\n\n[counters.never-declared]\nevent_kinds = [\"message.sent\"]\n\
+             aggregation = \"count\"\nwindow_seconds = {window}\n"
+        )
+    };
+    let read = |n: i64| {
+        Event::new(
+            format!("r-{n}"),
+            "message.sent",
+            T0 + n * 1_000,
+            Entity::account("a"),
+        )
+        .with("mode", Value::Text("undeclared-counter".into()))
+    };
+
+    let long = pipeline(rules(), &policy(7_200));
+    let mut last = None;
+    for n in 0..3 {
+        last = Some(decide(&long, &read(n)));
+    }
+    let report = &last.unwrap().rules[0];
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.reasons[0].explanation, "3");
+
+    // The rule reads it over an hour; the policy keeps only a minute.
+    let short = pipeline(rules(), &policy(60));
+    let report = &decide(&short, &read(0)).rules[0];
+    let error = report.error.as_ref().expect("a read past the window fails");
+    assert_eq!(error.kind(), "host_call");
+    assert!(error.to_string().contains("longer than the 60s"), "{error}");
+}
+
+/// Counting is commutative: the same events evaluated from four threads at
+/// once leave exactly the counters a single thread leaves.
+#[test]
+fn concurrent_evaluation_counts_exactly() {
+    use enforcer_examples::simulator::{SimConfig, Simulator};
+    let traffic = Simulator::new(SimConfig {
+        accounts: 800,
+        groups: 40,
+        duration_seconds: 20 * 60,
+        ..SimConfig::default()
+    })
+    .unwrap()
+    .run();
+    let events: Vec<Event> = traffic.events.iter().map(|e| e.event.clone()).collect();
+    let runtime = Runtime::new().unwrap();
+
+    let sequential = pipeline(example_rules(&runtime), EXAMPLE_POLICY);
+    for event in &events {
+        sequential.evaluate(event.clone()).unwrap();
+    }
+    let concurrent = Arc::new(pipeline(example_rules(&runtime), EXAMPLE_POLICY));
+    std::thread::scope(|scope| {
+        for part in events.chunks(events.len().div_ceil(4)) {
+            let concurrent = concurrent.clone();
+            scope.spawn(move || {
+                for event in part {
+                    concurrent.evaluate(event.clone()).unwrap();
+                }
+            });
+        }
+    });
+    let counters = |p: &Pipeline| {
+        p.live_state()
+            .snapshot()
+            .into_iter()
+            .map(|(entity, snapshot)| (entity, snapshot.counters))
+            .collect::<Vec<_>>()
+    };
+    let expected = counters(&sequential);
+    assert!(
+        expected.len() > 100,
+        "too little traffic: {}",
+        expected.len()
+    );
+    assert_eq!(counters(&concurrent), expected);
+    assert_eq!(concurrent.remembered_events(), events.len());
+}
