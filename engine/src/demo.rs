@@ -59,24 +59,19 @@ pub fn traffic() -> Vec<Event> {
                 .with("actor_age_seconds", Value::Int(7_200 + n * 5))
         });
     }
-    // Its recipients block and report it, and it keeps going.
-    for n in 0..12 {
+    // Its recipients block it, then report it for spam, and it keeps going.
+    for n in 0..16 {
         let by = Entity::account(format!("stranger-{n}"));
-        let kind = if n % 2 == 0 {
-            "account.blocked"
+        if n < 8 {
+            script.push(320 + n, "account.blocked", &by, Some(&spammer), |e| e);
         } else {
-            "report.filed"
-        };
-        script.push(320 + n, kind, &by, Some(&spammer), |e| {
-            if kind == "report.filed" {
+            script.push(320 + n, "report.filed", &by, Some(&spammer), |e| {
                 e.with("reason", Value::Text("spam".into()))
-            } else {
-                e
-            }
-        });
+            });
+        }
     }
     let to = Entity::account("stranger-60");
-    script.push(340, "message.sent", &spammer, Some(&to), |e| {
+    script.push(345, "message.sent", &spammer, Some(&to), |e| {
         e.with("to_contact", Value::Bool(false))
             .with("actor_age_seconds", Value::Int(7_540))
     });

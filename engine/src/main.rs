@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enforcer::decision::LabelChange;
-use enforcer::event::Event;
+use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
@@ -136,12 +136,32 @@ fn print_setup(pipeline: &Pipeline) {
     println!();
 }
 
-/// Prints decisions, folding runs of alike ones (same actor, kind and
-/// outcome) into one line.
+/// Prints decisions, folding runs of alike ones (same kind and outcome, and
+/// the same actor or the same target) into one line.
 #[derive(Default)]
 struct DecisionPrinter {
-    last: Option<(String, String, Severity, Vec<String>)>,
+    last: Option<Alike>,
     folded: usize,
+}
+
+/// What makes two decisions in a row alike enough to fold.
+#[derive(PartialEq)]
+struct Alike {
+    kind: String,
+    severity: Severity,
+    fired: Vec<String>,
+    actor: Entity,
+    target: Option<Entity>,
+}
+
+impl Alike {
+    fn folds_into(&self, previous: &Alike) -> bool {
+        self.kind == previous.kind
+            && self.severity == previous.severity
+            && self.fired == previous.fired
+            && (self.actor == previous.actor
+                || (self.target.is_some() && self.target == previous.target))
+    }
 }
 
 impl DecisionPrinter {
@@ -151,18 +171,24 @@ impl DecisionPrinter {
             .fired()
             .map(|r| format!("{}:{:?}", r.rule, r.severity))
             .collect();
-        let key = (
-            decision.event.actor.to_string(),
-            decision.event.kind.clone(),
-            decision.outcome.severity,
+        let alike = Alike {
+            kind: decision.event.kind.clone(),
+            severity: decision.outcome.severity,
             fired,
-        );
-        if !evaluation.duplicate && self.last.as_ref() == Some(&key) {
+            actor: decision.event.actor.clone(),
+            target: decision.event.target.clone(),
+        };
+        if !evaluation.duplicate
+            && self
+                .last
+                .as_ref()
+                .is_some_and(|last| alike.folds_into(last))
+        {
             self.folded += 1;
             return;
         }
         self.finish();
-        self.last = Some(key);
+        self.last = Some(alike);
 
         let target = decision
             .event
