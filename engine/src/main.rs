@@ -40,9 +40,13 @@ enum Command {
     /// Run the built-in example rules under the example policy on a short
     /// script of platform traffic, and show each decision.
     Demo {
-        /// Print each outcome as a JSON line instead of a table.
+        /// Print each decision as a JSON line instead of a table.
         #[arg(long)]
         json: bool,
+        /// Decide under this policy (TOML) instead of the example policy,
+        /// to see what a policy change does to the same traffic.
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Load a rule from a wasm file, print its manifest, and optionally run
     /// it on events read as JSON lines (one `Event` per line).
@@ -61,18 +65,21 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Demo { json } => demo(json),
+        Command::Demo { json, policy } => demo(json, policy.as_deref()),
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
     }
 }
 
 /// Run the example rules under the example policy on the demo's scripted
 /// traffic, and show each decision as it is made.
-fn demo(json: bool) -> anyhow::Result<()> {
+fn demo(json: bool, policy: Option<&std::path::Path>) -> anyhow::Result<()> {
     let runtime = Runtime::new()?;
     let rules = load_example_rules(&runtime)
         .map_err(|(name, e)| anyhow::anyhow!("loading example rule {name}: {e}"))?;
-    let policy = Policy::parse(EXAMPLE_POLICY).context("the example policy")?;
+    let policy = match policy {
+        Some(path) => Policy::load(path).with_context(|| format!("policy {}", path.display()))?,
+        None => Policy::parse(EXAMPLE_POLICY).context("the example policy")?,
+    };
     let options = PipelineOptions {
         banks: enforcer::demo::banks(),
         ..PipelineOptions::default()
