@@ -101,6 +101,7 @@ mod tests {
             elapsed_us: 0,
             error: None,
             failed_closed: false,
+            skipped: false,
         }
     }
 

@@ -92,6 +92,10 @@ pub struct RuleReport {
     pub error: Option<RuleError>,
     /// Whether its error raised the decision (a fail-closed rule).
     pub failed_closed: bool,
+    /// Whether it was not called because none of its guards held: it
+    /// allows, by its own declaration, without the cost of a call.
+    #[serde(default)]
+    pub skipped: bool,
 }
 
 impl RuleReport {

@@ -61,8 +61,34 @@ pub struct CounterSpec {
     pub window_seconds: u32,
 }
 
+/// A cheap condition the engine checks before calling a rule. The rule is
+/// called only if at least one of its guards holds (always, if it has
+/// none); otherwise the engine records an allow without a call. An
+/// attribute that is absent or of another type fails its guard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// An integer attribute at or above a value.
+    IntAtLeast(String, i64),
+    /// An integer attribute below a value.
+    IntBelow(String, i64),
+    /// A float attribute at or above a value.
+    FloatAtLeast(String, f64),
+    /// A declared counter, for the actor or target, at or above a value.
+    CounterAtLeast {
+        /// The counter's name in the manifest.
+        counter: String,
+        /// Whose counter.
+        subject: CounterKey,
+        /// The window read.
+        window_seconds: u32,
+        /// The least value that lets the rule be called.
+        value: u64,
+    },
+}
+
 /// What a rule is and what it needs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Unique name in a rule set.
     pub name: String,
@@ -72,6 +98,9 @@ pub struct Manifest {
     pub event_kinds: Vec<String>,
     /// Counters it reads.
     pub counters: Vec<CounterSpec>,
+    /// When it is worth calling.
+    #[serde(default)]
+    pub guards: Vec<Guard>,
 }
 
 /// Longest accepted rule name, counter name or event kind, in bytes.
@@ -136,6 +165,31 @@ impl Manifest {
                 }
             }
         }
+        for guard in &self.guards {
+            match guard {
+                Guard::IntAtLeast(attribute, _)
+                | Guard::IntBelow(attribute, _)
+                | Guard::FloatAtLeast(attribute, _) => check_name("attribute name", attribute)?,
+                Guard::CounterAtLeast {
+                    counter,
+                    window_seconds,
+                    ..
+                } => {
+                    let Some(declared) = self.counters.iter().find(|c| c.name == *counter) else {
+                        return Err(format!(
+                            "guards on counter `{counter}`, which it does not declare"
+                        ));
+                    };
+                    if *window_seconds == 0 || *window_seconds > declared.window_seconds {
+                        return Err(format!(
+                            "guards on counter `{counter}` over {window_seconds}s; the window \
+                             must be 1 to the {}s it declares",
+                            declared.window_seconds
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -186,6 +240,7 @@ mod tests {
                 filter: CounterFilter::All,
                 window_seconds: 60,
             }],
+            guards: Vec::new(),
         }
     }
 
@@ -211,6 +266,24 @@ mod tests {
         let mut m = manifest();
         m.counters[0].aggregation = Aggregation::DistinctActors;
         assert!(m.validate().unwrap_err().contains("always 1"));
+
+        let mut m = manifest();
+        m.guards.push(Guard::CounterAtLeast {
+            counter: "unknown".into(),
+            subject: CounterKey::Actor,
+            window_seconds: 60,
+            value: 1,
+        });
+        assert!(m.validate().unwrap_err().contains("does not declare"));
+
+        let mut m = manifest();
+        m.guards.push(Guard::CounterAtLeast {
+            counter: "sent".into(),
+            subject: CounterKey::Actor,
+            window_seconds: 61,
+            value: 1,
+        });
+        assert!(m.validate().unwrap_err().contains("must be 1 to the 60s"));
 
         let mut m = manifest();
         m.name = "has space".into();

@@ -18,8 +18,9 @@ use crate::combine::combine;
 use crate::decision::{
     Decision, EnforcementAction, LabelChange, Outcome, RuleReport, ShadowDecision, resolve_subject,
 };
-use crate::event::{Event, InvalidEvent};
+use crate::event::{Event, InvalidEvent, Value};
 use crate::idempotency::{Claim, DEFAULT_MAX_REMEMBERED, DEFAULT_RETENTION_MS, SeenEvents};
+use crate::manifest::{CounterKey, Guard};
 use crate::policy::{FailureMode, Mode, Policy, PolicyError, RulePolicy};
 use crate::router::{DuplicateRule, RuleSet};
 use crate::rule::Rule;
@@ -43,6 +44,10 @@ pub struct PipelineOptions {
     pub lateness_seconds: u32,
     /// Reclaim aged-out state every this many events.
     pub sweep_every_events: u64,
+    /// Skip a rule when none of its guards holds (the default). Off, every
+    /// subscribed rule is called: to measure what the sandbox costs, or to
+    /// check on real traffic that a rule's guards match its logic.
+    pub honour_guards: bool,
 }
 
 impl Default for PipelineOptions {
@@ -53,6 +58,7 @@ impl Default for PipelineOptions {
             idempotency_max_remembered: DEFAULT_MAX_REMEMBERED,
             lateness_seconds: DEFAULT_LATENESS_SECONDS,
             sweep_every_events: 100_000,
+            honour_guards: true,
         }
     }
 }
@@ -78,10 +84,14 @@ pub struct Evaluation {
     pub duplicate: bool,
 }
 
-/// A rule with its part under the policy and its view of the state.
+/// A rule with its part under the policy, its view of the state, and its
+/// identity as reports name it (shared, so a report copies no strings).
 struct Participant {
     policy: RulePolicy,
     view: Arc<dyn StateView>,
+    name: Arc<str>,
+    version: Arc<str>,
+    sha256: Arc<str>,
 }
 
 /// Rules, policy and state, ready to decide events. Shared across threads.
@@ -94,6 +104,7 @@ pub struct Pipeline {
     stores: CounterStores,
     seen: SeenEvents,
     sweep_every_events: u64,
+    honour_guards: bool,
     events: AtomicU64,
 }
 
@@ -162,6 +173,9 @@ impl Pipeline {
                 Participant {
                     policy: rule_policy,
                     view: Arc::new(view),
+                    name: Arc::from(rule.name()),
+                    version: Arc::from(rule.manifest().version.as_str()),
+                    sha256: Arc::from(rule.sha256()),
                 }
             })
             .collect();
@@ -178,6 +192,7 @@ impl Pipeline {
                 options.idempotency_max_remembered,
             ),
             sweep_every_events: options.sweep_every_events.max(1),
+            honour_guards: options.honour_guards,
             events: AtomicU64::new(0),
         })
     }
@@ -228,6 +243,11 @@ impl Pipeline {
                 continue;
             }
             let rule = &self.rules.rules()[index];
+            let guards = &rule.manifest().guards;
+            if self.honour_guards && !guards_admit(guards, event, &*participant.view) {
+                reports.push(skipped(participant));
+                continue;
+            }
             let outcome = rule.evaluate(event, &participant.view);
             let (report, effects) = report(outcome, participant.policy, event);
             let live = report.mode == Mode::Enforce;
@@ -370,6 +390,63 @@ impl Pipeline {
     }
 }
 
+/// Whether at least one of a rule's guards holds (true when it has none):
+/// whether the rule is worth calling on this event.
+fn guards_admit(guards: &[Guard], event: &Event, state: &dyn StateView) -> bool {
+    let int = |name: &str| match event.attribute(name) {
+        Some(Value::Int(v)) => Some(*v),
+        _ => None,
+    };
+    guards.is_empty()
+        || guards.iter().any(|guard| match guard {
+            Guard::IntAtLeast(name, value) => int(name).is_some_and(|v| v >= *value),
+            Guard::IntBelow(name, value) => int(name).is_some_and(|v| v < *value),
+            Guard::FloatAtLeast(name, value) => {
+                matches!(event.attribute(name), Some(Value::Float(v)) if *v >= *value)
+            }
+            Guard::CounterAtLeast {
+                counter,
+                subject,
+                window_seconds,
+                value,
+            } => {
+                let entity = match subject {
+                    CounterKey::Actor => Some(&event.actor),
+                    CounterKey::Target => event.target.as_ref(),
+                };
+                // A counter the state cannot read admits the call, so the
+                // rule meets the failure itself and it is reported.
+                entity.is_none_or(|entity| {
+                    state
+                        .counter(entity, counter, *window_seconds, event.occurred_at_ms)
+                        .map_or(true, |v| v >= *value)
+                })
+            }
+        })
+}
+
+/// The report of a rule skipped because none of its guards held.
+fn skipped(participant: &Participant) -> RuleReport {
+    let policy = participant.policy;
+    RuleReport {
+        rule: participant.name.clone(),
+        version: participant.version.clone(),
+        sha256: participant.sha256.clone(),
+        mode: policy.mode,
+        weight: policy.weight,
+        veto: policy.veto,
+        severity: Severity::Allow,
+        score: 0.0,
+        reasons: Vec::new(),
+        actions: Vec::new(),
+        fuel_used: 0,
+        elapsed_us: 0,
+        error: None,
+        failed_closed: false,
+        skipped: true,
+    }
+}
+
 /// A rule's outcome as the decision reports it, and the effects it asked for.
 fn report(outcome: RuleOutcome, policy: RulePolicy, event: &Event) -> (RuleReport, Vec<Effect>) {
     let RuleOutcome {
@@ -395,6 +472,7 @@ fn report(outcome: RuleOutcome, policy: RulePolicy, event: &Event) -> (RuleRepor
         elapsed_us: elapsed.as_micros() as u64,
         error: None,
         failed_closed: false,
+        skipped: false,
     };
     let effects = match result {
         Ok(verdict) => {

@@ -260,6 +260,7 @@ impl Policy {
             version: version.clone(),
             event_kinds: vec!["policy".into()],
             counters: counters.iter().map(|(spec, _)| spec.clone()).collect(),
+            guards: Vec::new(),
         };
         if let Err(message) = as_manifest.validate() {
             let line = counters

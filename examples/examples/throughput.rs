@@ -56,6 +56,10 @@ struct Args {
     /// default is 100,000).
     #[arg(long, default_value_t = PipelineOptions::default().sweep_every_events)]
     sweep_every: u64,
+    /// Call every subscribed rule, ignoring the guards in their manifests:
+    /// what the sandbox costs when every event enters it.
+    #[arg(long)]
+    no_guards: bool,
     /// Run only the configuration whose name starts with this (`state`,
     /// `native` or `wasm`), to profile it.
     #[arg(long)]
@@ -129,6 +133,7 @@ fn main() -> anyhow::Result<()> {
                 PipelineOptions {
                     banks: banks.clone(),
                     sweep_every_events: args.sweep_every,
+                    honour_guards: !args.no_guards,
                     ..PipelineOptions::default()
                 },
             )?;
@@ -140,7 +145,7 @@ fn main() -> anyhow::Result<()> {
             for event in batch {
                 let decision = pipeline.evaluate(event)?.decision;
                 if keep {
-                    rule_calls += decision.rules.len();
+                    rule_calls += decision.rules.iter().filter(|r| !r.skipped).count();
                     outcomes.push(decision.outcome.clone());
                 }
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use enforcer::event::{Entity, EntityKind, Event, Value};
-use enforcer::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec, Manifest};
+use enforcer::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec, Guard, Manifest};
 use enforcer::rule::Rule;
 use enforcer::state::StateView;
 use enforcer::verdict::{
@@ -343,6 +343,29 @@ fn manifest_from_sdk(manifest: sdk::Manifest) -> Manifest {
                     sdk::CounterFilter::TextEquals(a, v) => CounterFilter::TextEquals(a, v),
                 },
                 window_seconds: c.window_seconds,
+            })
+            .collect(),
+        guards: manifest
+            .guards
+            .into_iter()
+            .map(|g| match g {
+                sdk::Guard::IntAtLeast(a, v) => Guard::IntAtLeast(a, v),
+                sdk::Guard::IntBelow(a, v) => Guard::IntBelow(a, v),
+                sdk::Guard::FloatAtLeast(a, v) => Guard::FloatAtLeast(a, v),
+                sdk::Guard::CounterAtLeast {
+                    counter,
+                    subject,
+                    window_seconds,
+                    value,
+                } => Guard::CounterAtLeast {
+                    counter,
+                    subject: match subject {
+                        sdk::CounterKey::Actor => CounterKey::Actor,
+                        sdk::CounterKey::Target => CounterKey::Target,
+                    },
+                    window_seconds,
+                    value,
+                },
             })
             .collect(),
     }

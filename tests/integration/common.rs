@@ -54,8 +54,8 @@ pub fn wat_rule(name: &str, globals: &str, body: &str) -> Vec<u8> {
   (data (i32.const 130) "message.sent")
   ;; event-kinds: one string at 130, 12 bytes
   (data (i32.const 160) "\82\00\00\00\0c\00\00\00")
-  ;; manifest: name, version, event-kinds, counters (empty)
-  (data (i32.const 200) "\64\00\00\00\{len:02x}\00\00\00\78\00\00\00\01\00\00\00\a0\00\00\00\01\00\00\00\00\00\00\00\00\00\00\00")
+  ;; manifest: name, version, event-kinds, counters (empty), guards (empty)
+  (data (i32.const 200) "\64\00\00\00\{len:02x}\00\00\00\78\00\00\00\01\00\00\00\a0\00\00\00\01\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
   (func (export "manifest") (result i32) i32.const 200)
   (func (export "evaluate") (result i32)
     i32.const 320

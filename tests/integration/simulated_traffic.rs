@@ -133,3 +133,62 @@ fn abuse_is_caught_and_ordinary_traffic_is_left_alone() {
         "only {labelled_abusers} of {abusers} abusive accounts were labelled"
     );
 }
+
+/// Guards only keep the sandbox out of events a rule would allow: with
+/// guards honoured and with every rule called, every decision is the same,
+/// and most calls are saved.
+#[test]
+fn guards_skip_calls_without_changing_a_decision() {
+    let traffic = traffic(5);
+    let guarded = pipeline(&traffic);
+    let unguarded = {
+        let runtime = Runtime::new().unwrap();
+        let rules = load_example_rules(&runtime).unwrap_or_else(|(n, e)| panic!("{n}: {e}"));
+        let banks = HashBanks::new().with_entries(
+            "known-csam",
+            traffic.bank.iter().map(|b| BankEntry {
+                id: b.id.clone(),
+                hash: b.hash,
+            }),
+        );
+        let options = PipelineOptions {
+            banks,
+            honour_guards: false,
+            ..PipelineOptions::default()
+        };
+        Pipeline::new(rules, Policy::parse(EXAMPLE_POLICY).unwrap(), options).unwrap()
+    };
+    let (mut skipped, mut called) = (0, 0);
+    for labelled in &traffic.events {
+        let a = guarded.evaluate(labelled.event.clone()).unwrap().decision;
+        let b = unguarded.evaluate(labelled.event.clone()).unwrap().decision;
+        assert_eq!(a.outcome, b.outcome, "{}", labelled.event.id);
+        assert_eq!(a.label_changes, b.label_changes, "{}", labelled.event.id);
+        for (x, y) in a.rules.iter().zip(&b.rules) {
+            assert_eq!(x.rule, y.rule);
+            assert!(!y.skipped);
+            if x.skipped {
+                skipped += 1;
+                assert!(
+                    !y.fired(),
+                    "{} fired on {} past its guards",
+                    y.rule,
+                    labelled.event.id
+                );
+                assert!(x.reasons.is_empty() && x.fuel_used == 0);
+            } else {
+                called += 1;
+                assert_eq!((x.severity, &x.actions), (y.severity, &y.actions));
+            }
+        }
+    }
+    assert!(
+        skipped > 5 * called,
+        "guards saved {skipped} calls of {}",
+        skipped + called
+    );
+    assert_eq!(
+        guarded.live_state().snapshot(),
+        unguarded.live_state().snapshot()
+    );
+}

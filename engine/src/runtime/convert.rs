@@ -3,7 +3,7 @@
 
 use super::contract::bindings::enforcer::rule::types as wit;
 use super::host::entity_from_wit;
-use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec, Manifest};
+use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec, Guard, Manifest};
 use crate::verdict::{
     Action, Effect, Reason, RecommendedAction, RuleError, Severity, Subject, Verdict,
 };
@@ -41,6 +41,24 @@ pub(crate) fn manifest_from_wit(m: wit::Manifest) -> Manifest {
                     wit::CounterFilter::TextEquals((a, v)) => CounterFilter::TextEquals(a, v),
                 },
                 window_seconds: c.window_seconds,
+            })
+            .collect(),
+        guards: m
+            .guards
+            .into_iter()
+            .map(|g| match g {
+                wit::Guard::IntAtLeast((a, v)) => Guard::IntAtLeast(a, v),
+                wit::Guard::IntBelow((a, v)) => Guard::IntBelow(a, v),
+                wit::Guard::FloatAtLeast((a, v)) => Guard::FloatAtLeast(a, v),
+                wit::Guard::CounterAtLeast(c) => Guard::CounterAtLeast {
+                    counter: c.counter,
+                    subject: match c.subject {
+                        wit::CounterKey::Actor => CounterKey::Actor,
+                        wit::CounterKey::Target => CounterKey::Target,
+                    },
+                    window_seconds: c.window_seconds,
+                    value: c.value,
+                },
             })
             .collect(),
     }

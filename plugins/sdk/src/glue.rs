@@ -5,7 +5,7 @@
 use crate::Rule;
 use crate::event::{Event, EventSource, State, StateSource};
 use crate::types::{
-    Action, Aggregation, CounterFilter, CounterKey, Effect, Entity, EntityKind, HashMatch,
+    Action, Aggregation, CounterFilter, CounterKey, Effect, Entity, EntityKind, Guard, HashMatch,
     LogLevel, Manifest, Severity, Subject, Value, Verdict,
 };
 
@@ -225,6 +225,29 @@ fn manifest_to_wit(manifest: Manifest) -> WitManifest {
                     CounterFilter::TextEquals(a, v) => wit::CounterFilter::TextEquals((a, v)),
                 },
                 window_seconds: c.window_seconds,
+            })
+            .collect(),
+        guards: manifest
+            .guards
+            .into_iter()
+            .map(|g| match g {
+                Guard::IntAtLeast(a, v) => wit::Guard::IntAtLeast((a, v)),
+                Guard::IntBelow(a, v) => wit::Guard::IntBelow((a, v)),
+                Guard::FloatAtLeast(a, v) => wit::Guard::FloatAtLeast((a, v)),
+                Guard::CounterAtLeast {
+                    counter,
+                    subject,
+                    window_seconds,
+                    value,
+                } => wit::Guard::CounterAtLeast(wit::CounterAtLeast {
+                    counter,
+                    subject: match subject {
+                        CounterKey::Actor => wit::CounterKey::Actor,
+                        CounterKey::Target => wit::CounterKey::Target,
+                    },
+                    window_seconds,
+                    value,
+                }),
             })
             .collect(),
     }

@@ -9,7 +9,7 @@
 
 use crate::Rule;
 use crate::event::{Event, EventSource, State, StateSource};
-use crate::types::{Entity, HashMatch, Subject, Value, Verdict};
+use crate::types::{CounterKey, Entity, Guard, HashMatch, Subject, Value, Verdict};
 
 /// The event being evaluated, as a native embedding serves it. The typed
 /// getters have defaults over [`NativeEvent::attribute`]; an embedding
@@ -87,4 +87,27 @@ pub fn evaluate<R: Rule>(event: &dyn NativeEvent, state: &dyn NativeState) -> Ve
         &Event(EventSource::Native(event)),
         &State(StateSource::Native(state)),
     )
+}
+
+/// Whether at least one of `guards` holds for this event and state (true
+/// when there are none): whether the engine would call the rule.
+pub fn guards_admit(guards: &[Guard], event: &dyn NativeEvent, state: &dyn NativeState) -> bool {
+    guards.is_empty()
+        || guards.iter().any(|guard| match guard {
+            Guard::IntAtLeast(name, value) => event.int(name).is_some_and(|v| v >= *value),
+            Guard::IntBelow(name, value) => event.int(name).is_some_and(|v| v < *value),
+            Guard::FloatAtLeast(name, value) => event.float(name).is_some_and(|v| v >= *value),
+            Guard::CounterAtLeast {
+                counter,
+                subject,
+                window_seconds,
+                value,
+            } => {
+                let subject = match subject {
+                    CounterKey::Actor => Subject::Actor,
+                    CounterKey::Target => Subject::Target,
+                };
+                state.counter(&subject, counter, *window_seconds) >= *value
+            }
+        })
 }

@@ -226,8 +226,10 @@ impl NativeState for StateFixture {
 ///
 /// # Panics
 ///
-/// If the rule's manifest does not subscribe to the event's kind: the engine
-/// would never give it that event, so a test that does is wrong.
+/// If the rule's manifest does not subscribe to the event's kind (the
+/// engine would never give it that event, so a test that does is wrong), or
+/// if the rule acts on an event that none of its guards admit (the engine
+/// would never call it on that event, so its guards are wrong).
 pub fn evaluate<R: Rule>(event: &EventFixture, state: &StateFixture) -> Verdict {
     let manifest = R::manifest();
     assert!(
@@ -237,11 +239,21 @@ pub fn evaluate<R: Rule>(event: &EventFixture, state: &StateFixture) -> Verdict 
         event.kind,
         manifest.event_kinds
     );
-    evaluate_unchecked::<R>(event, state)
+    let verdict = evaluate_unchecked::<R>(event, state);
+    let quiet = verdict.is_allow() && verdict.effects.is_empty();
+    assert!(
+        quiet || crate::native::guards_admit(&manifest.guards, event, state),
+        "rule `{}` returned {:?} on an event none of its guards {:?} admit: the engine \
+         would not have called it",
+        manifest.name,
+        verdict.severity,
+        manifest.guards
+    );
+    verdict
 }
 
-/// [`evaluate`] without the subscription check: the rule's logic alone, as
-/// a native baseline for benchmarks.
+/// [`evaluate`] without the subscription and guard checks: the rule's logic
+/// alone, as a native baseline for benchmarks.
 pub fn evaluate_unchecked<R: Rule>(event: &EventFixture, state: &StateFixture) -> Verdict {
     crate::native::evaluate::<R>(event, state)
 }

@@ -379,7 +379,7 @@ impl CounterSpec {
 }
 
 /// What a rule is and what it needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     /// The rule's name, unique in a rule set.
     pub name: String,
@@ -389,6 +389,83 @@ pub struct Manifest {
     pub event_kinds: Vec<String>,
     /// The counters it reads.
     pub counters: Vec<CounterSpec>,
+    /// Conditions of which at least one must hold for the engine to call
+    /// the rule (none: always called). See [`Guard`].
+    pub guards: Vec<Guard>,
+}
+
+/// A cheap condition the engine checks itself before calling a rule, so
+/// that ordinary traffic never enters the sandbox. Guards are necessary
+/// conditions: the engine calls the rule only if at least one of its
+/// guards holds, and a rule must allow, with no effects, every event on
+/// which none holds ([`crate::testing::evaluate`] checks this on every
+/// test). An attribute that is absent or of another type fails its guard.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Guard {
+    /// An integer attribute at or above a value.
+    IntAtLeast(String, i64),
+    /// An integer attribute below a value.
+    IntBelow(String, i64),
+    /// A float attribute at or above a value.
+    FloatAtLeast(String, f64),
+    /// A counter the rule declares, for the actor or the target, at or
+    /// above a value over a window no longer than the declared one.
+    CounterAtLeast {
+        /// The counter's name in the manifest.
+        counter: String,
+        /// Whose counter.
+        subject: CounterKey,
+        /// The window read.
+        window_seconds: u32,
+        /// The least value that lets the rule be called.
+        value: u64,
+    },
+}
+
+impl Guard {
+    /// Call the rule only if integer attribute `attribute` is at least `value`.
+    pub fn int_at_least(attribute: &str, value: i64) -> Self {
+        Guard::IntAtLeast(attribute.to_string(), value)
+    }
+
+    /// Call the rule only if integer attribute `attribute` is below `value`.
+    pub fn int_below(attribute: &str, value: i64) -> Self {
+        Guard::IntBelow(attribute.to_string(), value)
+    }
+
+    /// Call the rule only if float attribute `attribute` is at least `value`.
+    pub fn float_at_least(attribute: &str, value: f64) -> Self {
+        Guard::FloatAtLeast(attribute.to_string(), value)
+    }
+
+    /// Call the rule only if the actor's counter `counter` over
+    /// `window_seconds` is at least `value`.
+    pub fn counter_at_least(counter: &str, window_seconds: u32, value: u64) -> Self {
+        Guard::CounterAtLeast {
+            counter: counter.to_string(),
+            subject: CounterKey::Actor,
+            window_seconds,
+            value,
+        }
+    }
+
+    /// For a counter guard: read the target's counter instead of the actor's.
+    pub fn of_target(self) -> Self {
+        match self {
+            Guard::CounterAtLeast {
+                counter,
+                window_seconds,
+                value,
+                ..
+            } => Guard::CounterAtLeast {
+                counter,
+                subject: CounterKey::Target,
+                window_seconds,
+                value,
+            },
+            other => other,
+        }
+    }
 }
 
 impl Manifest {
@@ -399,12 +476,19 @@ impl Manifest {
             version: version.into(),
             event_kinds: Vec::new(),
             counters: Vec::new(),
+            guards: Vec::new(),
         }
     }
 
     /// Subscribe to an event kind.
     pub fn on(mut self, kind: impl Into<String>) -> Self {
         self.event_kinds.push(kind.into());
+        self
+    }
+
+    /// Add a guard: the rule is called only if at least one holds.
+    pub fn guard(mut self, guard: Guard) -> Self {
+        self.guards.push(guard);
         self
     }
 

@@ -35,6 +35,11 @@ impl Rule for HarmfulText {
         Manifest::new("harmful-text", "1.0.0")
             .on("profile.updated")
             .on("group.updated")
+            // No label acts below the lowest threshold of any label.
+            .guard(Guard::float_at_least(
+                "classifier_score",
+                CHILD_SEXUALIZATION_REVIEW.min(ABUSE_REVIEW),
+            ))
     }
 
     fn evaluate(event: &Event, _state: &State) -> Verdict {

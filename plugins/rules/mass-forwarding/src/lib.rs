@@ -25,6 +25,10 @@ impl Rule for MassForwarding {
                 "chat_count",
                 HOUR,
             ))
+            // Ordinary forwards never reach the sandbox: the rule says
+            // something only at a wide fanout or a busy hour.
+            .guard(Guard::int_at_least("chat_count", FANOUT_LIMIT))
+            .guard(Guard::counter_at_least("forwards", HOUR, HOURLY_REVIEW))
     }
 
     fn evaluate(event: &Event, state: &State) -> Verdict {

@@ -31,6 +31,8 @@ impl Rule for NewAccountBurst {
             .on("message.sent")
             // Messages each account sent, read over 10 minutes and an hour.
             .counter(CounterSpec::count("sent", &["message.sent"], HOUR))
+            // Only accounts under a day old are judged.
+            .guard(Guard::int_below("actor_age_seconds", NEW_ACCOUNT_SECONDS))
     }
 
     fn evaluate(event: &Event, state: &State) -> Verdict {

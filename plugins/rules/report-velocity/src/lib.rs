@@ -45,6 +45,12 @@ impl Rule for ReportVelocity {
                 CounterSpec::distinct_actors("child_safety_reporters", &["report.filed"], DAY)
                     .only_if_text("reason", "child_safety"),
             )
+            // Below both review levels the rule always allows.
+            .guard(Guard::counter_at_least("reporters", DAY, REPORTERS_REVIEW).of_target())
+            .guard(
+                Guard::counter_at_least("child_safety_reporters", DAY, CHILD_SAFETY_REVIEW)
+                    .of_target(),
+            )
     }
 
     fn evaluate(event: &Event, state: &State) -> Verdict {

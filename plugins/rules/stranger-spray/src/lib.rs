@@ -52,6 +52,12 @@ impl Rule for StrangerSpray {
                 CounterSpec::distinct_actors("spam_reports", &["report.filed"], DAY)
                     .only_if_text("reason", "spam"),
             )
+            // Below the suspicious count of strangers the rule always allows.
+            .guard(Guard::counter_at_least(
+                "strangers",
+                HOUR,
+                STRANGERS_SUSPICIOUS,
+            ))
     }
 
     fn evaluate(event: &Event, state: &State) -> Verdict {
