@@ -161,7 +161,7 @@ fn forbidden_import_is_refused_naming_the_import() {
         message.contains("`wasi_snapshot_preview1::fd_write`"),
         "{message}"
     );
-    assert!(message.contains("`enforcer:rule/host@0.1.0`"), "{message}");
+    assert!(message.contains("`enforcer:rule/host@0.2.0`"), "{message}");
 }
 
 #[test]
@@ -188,12 +188,12 @@ fn forbidden_imports_of_every_kind_are_refused() {
     // A memory, even from an allowed module, is not a function import.
     for (import, named) in [
         (
-            r#"(import "enforcer:rule/host@0.1.0" "mem" (memory 1))"#,
-            "enforcer:rule/host@0.1.0::mem",
+            r#"(import "enforcer:rule/host@0.2.0" "mem" (memory 1))"#,
+            "enforcer:rule/host@0.2.0::mem",
         ),
         (
-            r#"(import "enforcer:rule/host@0.1.0" "g" (global i32)) (memory 1)"#,
-            "enforcer:rule/host@0.1.0::g",
+            r#"(import "enforcer:rule/host@0.2.0" "g" (global i32)) (memory 1)"#,
+            "enforcer:rule/host@0.2.0::g",
         ),
     ] {
         let bytes = wat::parse_str(format!("(module {import})")).unwrap();

@@ -14,7 +14,7 @@ pub const RULE_WIT: &str = include_str!("../../../plugins/wit/rule.wit");
 /// The engine's private additions for instance reset.
 pub const ISOLATION_WIT: &str = include_str!("../../wit/isolation.wit");
 /// The version of the contract this engine speaks.
-pub const CONTRACT_VERSION: &str = "enforcer:rule@0.1.0";
+pub const CONTRACT_VERSION: &str = "enforcer:rule@0.2.0";
 
 /// The import the isolation pass adds: (module, name).
 pub const MEMORY_GREW_IMPORT: (&str, &str) = ("enforcer:isolation/reset@0.1.0", "memory-grew");
@@ -118,7 +118,7 @@ mod tests {
     #[test]
     fn contract_lists_host_interface_and_exports() {
         let contract = ContractInfo::get();
-        for module in ["enforcer:rule/event@0.1.0", "enforcer:rule/host@0.1.0"] {
+        for module in ["enforcer:rule/event@0.2.0", "enforcer:rule/host@0.2.0"] {
             assert!(contract.allowed_import_modules.contains(module), "{module}");
         }
         assert!(
@@ -135,8 +135,8 @@ mod tests {
     #[test]
     fn return_areas_cover_imports_returning_strings_and_lists() {
         let areas = &ContractInfo::get().return_areas;
-        let event = "enforcer:rule/event@0.1.0".to_string();
-        let host = "enforcer:rule/host@0.1.0".to_string();
+        let event = "enforcer:rule/event@0.2.0".to_string();
+        let host = "enforcer:rule/host@0.2.0".to_string();
         // A string is a pointer and a length.
         assert_eq!(areas.get(&(event.clone(), "id".into())), Some(&8));
         // option<string>: a discriminant, then the string.
