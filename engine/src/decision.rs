@@ -141,7 +141,9 @@ pub struct Decision {
     /// The live outcome.
     #[serde(flatten)]
     pub outcome: Outcome,
-    /// Every rule that ran, live and shadow, in rule-set order.
+    /// Every rule subscribed to the event's kind and not disabled, live and
+    /// shadow, in rule-set order; a rule its guards kept from the call is
+    /// there too, marked `skipped`.
     pub rules: Vec<RuleReport>,
     /// The label changes the live rules made.
     pub label_changes: Vec<LabelChange>,

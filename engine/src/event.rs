@@ -1,6 +1,6 @@
 //! Events as the engine receives them: who did what to whom, when, with
-//! typed attributes. This is the engine's own type; rules see it through the
-//! contract's `event` resource, one attribute at a time.
+//! typed attributes. This is the engine's own type; rules read it through
+//! the contract's `event` interface, one attribute at a time.
 
 use serde::{Deserialize, Serialize};
 
@@ -161,6 +161,12 @@ impl Event {
             message,
         };
         check_id(&self.id).map_err(|m| invalid("id", m))?;
+        if self.occurred_at_ms < 0 {
+            return Err(invalid(
+                "occurred_at",
+                format!("{} ms is before the Unix epoch", self.occurred_at_ms),
+            ));
+        }
         crate::manifest::check_name("event kind", &self.kind).map_err(|m| invalid("kind", m))?;
         check_id(&self.actor.id).map_err(|m| invalid("actor.id", m))?;
         if let Some(target) = &self.target {

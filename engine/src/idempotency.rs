@@ -25,8 +25,10 @@ use crate::decision::Decision;
 /// longer than any client's retries.
 pub const DEFAULT_RETENTION_MS: i64 = 10 * 60 * 1000;
 
-/// Default cap on remembered ids: bounds memory under any traffic. Each
-/// holds its decision and event, about 1.5 KB, so the cap is about 1.5 GB.
+/// Default cap on remembered ids: bounds how many decisions are held. Each
+/// holds its decision and event: about 1.5 KB for the simulator's events,
+/// so about 1.5 GB at the cap; large events weigh more, until event size is
+/// capped at intake.
 pub const DEFAULT_MAX_REMEMBERED: usize = 1_000_000;
 
 /// One event id's record.
@@ -172,16 +174,19 @@ impl SeenEvents {
         let mut horizon = watermark_ms.saturating_sub(self.retention_ms);
         if before > self.max_remembered {
             // Keep the newest `max_remembered`: find the event time that
-            // many records are at or after.
+            // many records are at or after. (The map may have shrunk since
+            // `before` was read, hence the fresh length.)
             let mut times: Vec<i64> = self.seen.iter().map(|r| r.occurred_at_ms).collect();
-            let cut = times.len() - self.max_remembered;
-            let (_, nth, _) = times.select_nth_unstable(cut);
-            horizon = horizon.max(*nth);
+            let cut = times.len().saturating_sub(self.max_remembered);
+            if cut > 0 {
+                let (_, nth, _) = times.select_nth_unstable(cut);
+                horizon = horizon.max(*nth);
+            }
         }
         // Records still being evaluated are kept whatever their age.
         self.seen
             .retain(|_, record| record.occurred_at_ms >= horizon || record.decision.is_none());
-        before - self.seen.len()
+        before.saturating_sub(self.seen.len())
     }
 
     /// How many ids are remembered.
@@ -192,5 +197,67 @@ impl SeenEvents {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Outcome;
+    use crate::event::{Entity, Event};
+    use crate::verdict::Severity;
+
+    fn decision(id: &str) -> Arc<Decision> {
+        Arc::new(Decision {
+            id: Decision::id_for(id),
+            event: Arc::new(Event::new(id, "message.sent", 0, Entity::account("a"))),
+            outcome: Outcome {
+                severity: Severity::Allow,
+                score: 0.0,
+                actions: Vec::new(),
+            },
+            rules: Vec::new(),
+            label_changes: Vec::new(),
+            shadow: None,
+            policy_version: Arc::from("test"),
+        })
+    }
+
+    #[test]
+    fn a_decided_id_returns_its_decision_and_an_abandoned_one_is_free() {
+        let seen = SeenEvents::new(DEFAULT_RETENTION_MS, 10);
+        let Claim::New(guard) = seen.claim("a", 0) else {
+            panic!("new id")
+        };
+        guard.complete(decision("a"));
+        assert!(matches!(seen.claim("a", 0), Claim::Seen(d) if d.event.id == "a"));
+        let Claim::New(guard) = seen.claim("b", 0) else {
+            panic!("new id")
+        };
+        drop(guard);
+        assert!(matches!(seen.claim("b", 0), Claim::New(_)));
+    }
+
+    /// Sweeps racing each other (and shrinking the map under one another)
+    /// neither panic nor keep more than the cap.
+    #[test]
+    fn concurrent_sweeps_keep_the_cap() {
+        let seen = SeenEvents::new(i64::MAX / 4, 100);
+        for n in 0..1_000i64 {
+            let id = format!("e{n}");
+            let Claim::New(guard) = seen.claim(&id, n) else {
+                panic!("new id")
+            };
+            guard.complete(decision(&id));
+        }
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| seen.sweep(1_000));
+            }
+        });
+        assert_eq!(seen.len(), 100);
+        // The newest were kept.
+        assert!(matches!(seen.claim("e999", 999), Claim::Seen(_)));
+        assert!(matches!(seen.claim("e0", 0), Claim::New(_)));
     }
 }

@@ -106,6 +106,10 @@ pub struct Manifest {
 /// Longest accepted rule name, counter name or event kind, in bytes.
 const MAX_NAME_BYTES: usize = 128;
 
+/// Longest counter window: 31 days. The engine keeps a counter's history
+/// for its longest window, so this bounds the memory a counter can take.
+pub const MAX_WINDOW_SECONDS: u32 = 31 * 24 * 3600;
+
 impl Manifest {
     /// Check what the engine relies on: names that are usable as keys, at
     /// least one event kind, counters with unique names and real windows.
@@ -130,6 +134,12 @@ impl Manifest {
                 return Err(format!(
                     "counter `{}` has a zero-second window",
                     counter.name
+                ));
+            }
+            if counter.window_seconds > MAX_WINDOW_SECONDS {
+                return Err(format!(
+                    "counter `{}` has a {}s window, over the {MAX_WINDOW_SECONDS}s (31-day) limit",
+                    counter.name, counter.window_seconds
                 ));
             }
             if counter.event_kinds.is_empty() {
@@ -201,9 +211,11 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), String> {
         return Err(format!("has an empty {what}"));
     }
     if name.len() > MAX_NAME_BYTES {
+        // Quote the start of it, cut on a character boundary.
+        let cut = name.char_indices().nth(32).map_or(name.len(), |(i, _)| i);
         return Err(format!(
             "{what} `{}…` is over {MAX_NAME_BYTES} bytes",
-            &name[..32.min(name.len())]
+            &name[..cut]
         ));
     }
     // Names are checked on every event (its kind, its attribute names), so
@@ -264,6 +276,10 @@ mod tests {
         assert!(m.validate().unwrap_err().contains("zero-second"));
 
         let mut m = manifest();
+        m.counters[0].window_seconds = u32::MAX;
+        assert!(m.validate().unwrap_err().contains("31-day"));
+
+        let mut m = manifest();
         m.counters[0].aggregation = Aggregation::DistinctActors;
         assert!(m.validate().unwrap_err().contains("always 1"));
 
@@ -284,6 +300,11 @@ mod tests {
             value: 1,
         });
         assert!(m.validate().unwrap_err().contains("must be 1 to the 60s"));
+
+        // A long name is quoted in part, cut between characters.
+        let mut m = manifest();
+        m.name = "€".repeat(43);
+        assert!(m.validate().unwrap_err().contains("is over 128 bytes"));
 
         let mut m = manifest();
         m.name = "has space".into();

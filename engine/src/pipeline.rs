@@ -1,18 +1,20 @@
 //! The pipeline: one event in, one decision out.
 //!
 //! For each event: check it, claim its id (a repeat gets its first
-//! decision), count it into the behaviour state, run every rule subscribed
-//! to its kind that the policy does not disable, combine the live rules'
-//! verdicts into the decision and all of them into the shadow decision,
-//! apply the live rules' label effects, and remember the decision.
+//! decision), count it into the behaviour state, and for every rule
+//! subscribed to its kind that the policy does not disable, check the rule's
+//! guards and call it if one holds. Then combine the live rules' verdicts
+//! into the decision and all of them into the shadow decision, apply the
+//! live rules' label effects, and remember the decision.
 //!
 //! Shadow rules change nothing live: their verdicts reach only the shadow
 //! decision, their effects are only listed, and the counters only they
 //! declare are kept in a store of their own.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::combine::combine;
 use crate::decision::{
@@ -31,6 +33,10 @@ use crate::state::{
 };
 use crate::verdict::{Effect, RuleOutcome, Severity};
 
+/// How far ahead of the engine's clock an event may be dated by default:
+/// clients' clocks drift, but not by this much.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// Settings of a pipeline beyond its rules and policy.
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
@@ -44,6 +50,11 @@ pub struct PipelineOptions {
     pub lateness_seconds: u32,
     /// Reclaim aged-out state every this many events.
     pub sweep_every_events: u64,
+    /// Refuse events dated more than this far ahead of the engine's clock
+    /// (`None`: no limit, for replaying synthetic traffic). State is kept by
+    /// event time, so one event dated years ahead would otherwise age every
+    /// counter and label out at the next sweep.
+    pub max_future_skew_ms: Option<i64>,
     /// Skip a rule when none of its guards holds (the default). Off, every
     /// subscribed rule is called: to measure what the sandbox costs, or to
     /// check on real traffic that a rule's guards match its logic.
@@ -59,6 +70,7 @@ impl Default for PipelineOptions {
             lateness_seconds: DEFAULT_LATENESS_SECONDS,
             sweep_every_events: 100_000,
             honour_guards: true,
+            max_future_skew_ms: Some(DEFAULT_MAX_FUTURE_SKEW_MS),
         }
     }
 }
@@ -105,7 +117,10 @@ pub struct Pipeline {
     seen: SeenEvents,
     sweep_every_events: u64,
     honour_guards: bool,
+    max_future_skew_ms: Option<i64>,
     events: AtomicU64,
+    /// Held while a sweep runs, so that sweeps never overlap.
+    sweeping: Mutex<()>,
 }
 
 impl Pipeline {
@@ -121,20 +136,31 @@ impl Pipeline {
 
         // Live counters first, so that the shadow-only ones get the ids
         // above them and a store of their own.
-        let mode_of = |rule: &Arc<dyn Rule>| policy.for_rule(rule.name()).mode;
         let mut catalog = CounterCatalog::new();
         for (spec, _) in &policy.counters {
             catalog.declare(spec);
         }
-        for rule in rules.rules().iter().filter(|r| mode_of(r) == Mode::Enforce) {
-            for spec in &rule.manifest().counters {
-                catalog.declare(spec);
+        let modes: Vec<Mode> = rules
+            .rules()
+            .iter()
+            .map(|rule| policy.for_rule(rule.name()).mode)
+            .collect();
+        let mut counter_ids: Vec<Vec<(String, CounterId)>> = vec![Vec::new(); modes.len()];
+        for (index, rule) in rules.rules().iter().enumerate() {
+            if modes[index] == Mode::Enforce {
+                for spec in &rule.manifest().counters {
+                    let id = catalog.declare(spec);
+                    counter_ids[index].push((spec.name.clone(), id));
+                }
             }
         }
         let shadow_from = CounterId(catalog.len() as u32);
-        for rule in rules.rules().iter().filter(|r| mode_of(r) == Mode::Shadow) {
-            for spec in &rule.manifest().counters {
-                catalog.declare(spec);
+        for (index, rule) in rules.rules().iter().enumerate() {
+            if modes[index] == Mode::Shadow {
+                for spec in &rule.manifest().counters {
+                    let id = catalog.declare_shadow(spec);
+                    counter_ids[index].push((spec.name.clone(), id));
+                }
             }
         }
         let stores = CounterStores {
@@ -156,22 +182,12 @@ impl Pipeline {
         let participants = rules
             .rules()
             .iter()
-            .map(|rule| {
-                let rule_policy = policy.for_rule(rule.name());
-                let counters = if rule_policy.mode == Mode::Disabled {
-                    &[][..]
-                } else {
-                    &rule.manifest().counters[..]
-                };
-                let view = RuleStateView::new(
-                    stores.clone(),
-                    banks.clone(),
-                    &catalog,
-                    counters,
-                    shared.clone(),
-                );
+            .zip(counter_ids)
+            .map(|(rule, counters)| {
+                let view =
+                    RuleStateView::new(stores.clone(), banks.clone(), counters, shared.clone());
                 Participant {
-                    policy: rule_policy,
+                    policy: policy.for_rule(rule.name()),
                     view: Arc::new(view),
                     name: Arc::from(rule.name()),
                     version: Arc::from(rule.manifest().version.as_str()),
@@ -193,6 +209,8 @@ impl Pipeline {
             ),
             sweep_every_events: options.sweep_every_events.max(1),
             honour_guards: options.honour_guards,
+            max_future_skew_ms: options.max_future_skew_ms,
+            sweeping: Mutex::new(()),
             events: AtomicU64::new(0),
         })
     }
@@ -200,6 +218,22 @@ impl Pipeline {
     /// Decide one event.
     pub fn evaluate(&self, event: Event) -> Result<Evaluation, InvalidEvent> {
         event.validate()?;
+        if let Some(skew) = self.max_future_skew_ms {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            if event.occurred_at_ms > now.saturating_add(skew) {
+                return Err(InvalidEvent {
+                    field: "occurred_at".into(),
+                    message: format!(
+                        "{} ms is {} s ahead of the engine's clock; at most {} s is accepted",
+                        event.occurred_at_ms,
+                        (event.occurred_at_ms - now) / 1000,
+                        skew / 1000
+                    ),
+                });
+            }
+        }
         let event = Arc::new(event);
         let guard = match self.seen.claim(&event.id, event.occurred_at_ms) {
             Claim::Seen(decision) => {
@@ -244,6 +278,7 @@ impl Pipeline {
             }
             let rule = &self.rules.rules()[index];
             let guards = &rule.manifest().guards;
+            shadow_ran |= participant.policy.mode == Mode::Shadow;
             if self.honour_guards && !guards_admit(guards, event, &*participant.view) {
                 reports.push(skipped(participant));
                 continue;
@@ -251,7 +286,6 @@ impl Pipeline {
             let outcome = rule.evaluate(event, &participant.view);
             let (report, effects) = report(outcome, participant.policy, event);
             let live = report.mode == Mode::Enforce;
-            shadow_ran |= !live;
             if !effects.is_empty() {
                 let list = if live {
                     &mut live_effects
@@ -289,12 +323,12 @@ impl Pipeline {
     }
 
     /// Resolve the effects rules asked for into label changes, and make
-    /// them in the live store when `apply` (live rules only).
+    /// them in the live store when `commit` (live rules only).
     fn apply(
         &self,
         effects: Vec<(Arc<str>, Vec<Effect>)>,
         event: &Event,
-        apply: bool,
+        commit: bool,
     ) -> Vec<LabelChange> {
         let live = &self.stores.live;
         let at = event.occurred_at_ms;
@@ -313,7 +347,7 @@ impl Pipeline {
                         let expires_at_ms = at.saturating_add(
                             ttl_seconds.saturating_mul(1000).min(i64::MAX as u64) as i64,
                         );
-                        if apply {
+                        if commit {
                             live.set_label(&entity, &label, at, ttl_seconds);
                         }
                         LabelChange::Set {
@@ -327,7 +361,7 @@ impl Pipeline {
                         let Some(entity) = resolve_subject(&subject, event) else {
                             continue;
                         };
-                        if apply {
+                        if commit {
                             live.clear_label(&entity, &label, at);
                         }
                         LabelChange::Clear {
@@ -350,8 +384,12 @@ impl Pipeline {
         }
     }
 
-    /// Reclaim aged-out counters, expired labels and old event ids now.
+    /// Reclaim aged-out counters, expired labels and old event ids now. If a
+    /// sweep is already running, this one is skipped.
     pub fn sweep(&self) {
+        let Ok(_sweeping) = self.sweeping.try_lock() else {
+            return;
+        };
         self.stores.live.sweep(&self.catalog);
         self.stores.shadow.sweep(&self.catalog);
         if let Some(watermark) = self.stores.live.watermark_ms() {

@@ -200,23 +200,27 @@ impl Policy {
 
         let combine_line = raw.combine.as_ref().map_or(1, |c| line_of(c.span().start));
         let combine = raw.combine.map(Spanned::into_inner).unwrap_or_default();
-        let thresholds = Thresholds {
-            review: combine.review.unwrap_or(0.4),
-            limit: combine.limit.unwrap_or(0.7),
-            block: combine.block.unwrap_or(0.9),
-        };
-        for (name, value) in [
-            ("review", thresholds.review),
-            ("limit", thresholds.limit),
-            ("block", thresholds.block),
-        ] {
-            if !(value > 0.0 && value <= 1.0) {
-                return Err(PolicyError::at(
-                    combine_line,
+        // Each threshold is checked on its own line; their order on the
+        // table's.
+        let threshold = |name: &str, value: Option<Spanned<f64>>, default: f64| {
+            let Some(value) = value else {
+                return Ok(default);
+            };
+            let (line, value) = (line_of(value.span().start), value.into_inner());
+            if value > 0.0 && value <= 1.0 {
+                Ok(value)
+            } else {
+                Err(PolicyError::at(
+                    line,
                     format!("threshold `{name}` is {value}; it must be in (0, 1]"),
-                ));
+                ))
             }
-        }
+        };
+        let thresholds = Thresholds {
+            review: threshold("review", combine.review, 0.4)?,
+            limit: threshold("limit", combine.limit, 0.7)?,
+            block: threshold("block", combine.block, 0.9)?,
+        };
         if !(thresholds.review <= thresholds.limit && thresholds.limit <= thresholds.block) {
             return Err(PolicyError::at(
                 combine_line,
@@ -239,12 +243,12 @@ impl Policy {
             .defaults
             .map(Spanned::into_inner)
             .unwrap_or_default()
-            .resolve(&RulePolicy::default(), defaults_line)?;
+            .resolve(&RulePolicy::default(), defaults_line, &line_of)?;
 
         let mut rules = BTreeMap::new();
         for (name, table) in raw.rules {
             let line = line_of(table.span().start);
-            let rule = table.into_inner().resolve(&defaults, line)?;
+            let rule = table.into_inner().resolve(&defaults, line, &line_of)?;
             rules.insert(name, (rule, line));
         }
 
@@ -252,25 +256,19 @@ impl Policy {
         for (name, table) in raw.counters {
             let line = line_of(table.span().start);
             let spec = table.into_inner().into_spec(name, line)?;
+            // Checked the way a manifest's counters are, one at a time so
+            // that each error names its own counter's line.
+            let alone = Manifest {
+                name: "policy".into(),
+                version: version.clone(),
+                event_kinds: vec!["policy".into()],
+                counters: vec![spec.clone()],
+                guards: Vec::new(),
+            };
+            alone.validate().map_err(|message| {
+                PolicyError::at(line, format!("counter `{}`: {message}", spec.name))
+            })?;
             counters.push((spec, line));
-        }
-        // Validate the counters the way a manifest's are, with their line.
-        let as_manifest = Manifest {
-            name: "policy".into(),
-            version: version.clone(),
-            event_kinds: vec!["policy".into()],
-            counters: counters.iter().map(|(spec, _)| spec.clone()).collect(),
-            guards: Vec::new(),
-        };
-        if let Err(message) = as_manifest.validate() {
-            let line = counters
-                .iter()
-                .find(|(spec, _)| message.contains(&format!("`{}`", spec.name)))
-                .map_or(1, |(_, line)| *line);
-            return Err(PolicyError::at(
-                line,
-                message.replace("has an empty", "a counter has an empty"),
-            ));
         }
 
         Ok(Policy {
@@ -340,9 +338,9 @@ mod raw {
     #[serde(deny_unknown_fields)]
     pub struct Combine {
         pub strategy: Option<Strategy>,
-        pub review: Option<f64>,
-        pub limit: Option<f64>,
-        pub block: Option<f64>,
+        pub review: Option<Spanned<f64>>,
+        pub limit: Option<Spanned<f64>>,
+        pub block: Option<Spanned<f64>>,
         pub fail_closed_severity: Option<Severity>,
     }
 
@@ -350,7 +348,7 @@ mod raw {
     #[serde(deny_unknown_fields)]
     pub struct Rule {
         pub mode: Option<Mode>,
-        pub weight: Option<f64>,
+        pub weight: Option<Spanned<f64>>,
         pub failure: Option<FailureMode>,
         pub veto: Option<bool>,
     }
@@ -360,15 +358,21 @@ mod raw {
     const MAX_WEIGHT: f64 = 100.0;
 
     impl Rule {
+        /// Fill in from `defaults`; `line` is the table's, `line_of` turns
+        /// a byte offset into a line.
         pub fn resolve(
             self,
             defaults: &RulePolicy,
             line: usize,
+            line_of: &dyn Fn(usize) -> usize,
         ) -> Result<RulePolicy, PolicyError> {
-            let weight = self.weight.unwrap_or(defaults.weight);
+            let (weight_line, weight) = match self.weight {
+                Some(weight) => (line_of(weight.span().start), weight.into_inner()),
+                None => (line, defaults.weight),
+            };
             if !(0.0..=MAX_WEIGHT).contains(&weight) {
                 return Err(PolicyError::at(
-                    line,
+                    weight_line,
                     format!("weight {weight} is outside 0 to {MAX_WEIGHT}"),
                 ));
             }
@@ -562,14 +566,15 @@ only_if_text = { attribute = "reason", equals = "spam" }
         assert!(e.message.contains("enforced"), "{e}");
 
         let e = error("version = \"1\"\n\n[rules.a]\nweight = -1.0\n");
-        assert_eq!(e.line, Some(3));
+        assert_eq!(e.line, Some(4));
         assert!(e.message.contains("weight -1"), "{e}");
 
         let e = error("version = \"1\"\n[combine]\nreview = 0.8\nlimit = 0.5\n");
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("must rise"), "{e}");
 
-        let e = error("version = \"1\"\n[combine]\nblock = 1.5\n");
+        let e = error("version = \"1\"\n[combine]\nreview = 0.4\nblock = 1.5\n");
+        assert_eq!(e.line, Some(4));
         assert!(e.message.contains("`block` is 1.5"), "{e}");
 
         let e = error("version = \"1\"\n[combine]\nfail_closed_severity = \"allow\"\n");
@@ -598,6 +603,15 @@ only_if_text = { attribute = "reason", equals = "spam" }
         assert!(e.message.contains("always 1"), "{e}");
         let e = error(&counter("aggregation = \"count\"\nwindow = 5\n"));
         assert_eq!(e.line, Some(7));
+        // A problem the counter's name does not appear in still names its line.
+        let e = error(
+            "version = \"1\"\n\n\n[counters.c]\nevent_kinds = [\"a b\"]\nwindow_seconds = 60\naggregation = \"count\"\n",
+        );
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.message.contains("counter `c`: ") && e.message.contains("' '"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub struct Reason {
     pub explanation: String,
 }
 
+/// The longest a rule may label an entity for: a little over a year, the
+/// longest any example rule asks (known abuse imagery) with room to spare.
+/// Labels are state the engine keeps; none may be kept forever.
+pub const MAX_LABEL_TTL_SECONDS: u64 = 400 * 24 * 3600;
+
 /// A state change a rule asks for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

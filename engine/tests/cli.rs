@@ -65,7 +65,7 @@ fn a_bad_policy_is_refused_with_its_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("policy line 3: weight -2 is outside 0 to 100"),
+        stderr.contains("policy line 4: weight -2 is outside 0 to 100"),
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).ok();

@@ -453,3 +453,26 @@ fn concurrent_evaluation_counts_exactly() {
     assert_eq!(counters(&concurrent), expected);
     assert_eq!(concurrent.remembered_events(), events.len());
 }
+
+/// State is kept by event time, so an event dated far ahead would age all
+/// of it out: it is refused, naming the field, and changes nothing.
+#[test]
+fn events_dated_ahead_of_the_clock_are_refused() {
+    let runtime = Runtime::new().unwrap();
+    let pipeline = pipeline(example_rules(&runtime), EXAMPLE_POLICY);
+    decide(&pipeline, &forward("f-0", 1, T0));
+    let before = pipeline.live_state().snapshot();
+    for at in [i64::MAX, T0 + 10 * 365 * 86_400_000] {
+        let error = pipeline.evaluate(forward("future", 1, at)).unwrap_err();
+        assert_eq!(error.field, "occurred_at");
+        assert!(
+            error.message.contains("ahead of the engine's clock"),
+            "{error}"
+        );
+    }
+    let error = pipeline.evaluate(forward("past", 1, -5)).unwrap_err();
+    assert_eq!(error.field, "occurred_at");
+    pipeline.sweep();
+    assert_eq!(pipeline.live_state().snapshot(), before);
+    assert_eq!(pipeline.remembered_events(), 1);
+}

@@ -3,7 +3,9 @@
 
 use super::contract::bindings::enforcer::rule::types as wit;
 use super::host::entity_from_wit;
+use crate::event::MAX_ID_BYTES;
 use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec, Guard, Manifest};
+use crate::verdict::MAX_LABEL_TTL_SECONDS;
 use crate::verdict::{
     Action, Effect, Reason, RecommendedAction, RuleError, Severity, Subject, Verdict,
 };
@@ -105,6 +107,40 @@ fn subject_from_wit(s: wit::Subject) -> Subject {
     }
 }
 
+/// Check what a verdict asks the engine to store or act on: label names
+/// usable as keys, label lifetimes within [`MAX_LABEL_TTL_SECONDS`], and
+/// entity ids within [`MAX_ID_BYTES`]. A rule cannot make the engine keep
+/// a label forever or on an entity no client could name.
+fn check_names_and_ttls(v: &wit::Verdict) -> Result<(), String> {
+    let check_subject = |subject: &wit::Subject| match subject {
+        wit::Subject::Entity(e) if e.id.is_empty() || e.id.len() > MAX_ID_BYTES => Err(format!(
+            "names an entity whose id is {} bytes (1 to {MAX_ID_BYTES})",
+            e.id.len()
+        )),
+        _ => Ok(()),
+    };
+    for action in &v.actions {
+        check_subject(&action.subject)?;
+    }
+    for effect in &v.effects {
+        let (subject, label) = match effect {
+            wit::Effect::SetLabel(set) => {
+                if set.ttl_seconds == 0 || set.ttl_seconds > MAX_LABEL_TTL_SECONDS {
+                    return Err(format!(
+                        "sets label `{}` for {} s; a label lasts 1 s to {MAX_LABEL_TTL_SECONDS} s",
+                        set.label, set.ttl_seconds
+                    ));
+                }
+                (&set.subject, &set.label)
+            }
+            wit::Effect::ClearLabel(clear) => (&clear.subject, &clear.label),
+        };
+        check_subject(subject)?;
+        crate::manifest::check_name("label", label)?;
+    }
+    Ok(())
+}
+
 /// Check a verdict against the contract and the output cap, and convert it.
 pub(crate) fn verdict_from_wit(
     v: wit::Verdict,
@@ -126,6 +162,7 @@ pub(crate) fn verdict_from_wit(
             ),
         });
     }
+    check_names_and_ttls(&v).map_err(|message| RuleError::BadOutput { message })?;
     Ok(Verdict {
         score: v.score,
         severity: match v.severity {
@@ -191,6 +228,37 @@ mod tests {
                 .collect(),
             effects: vec![],
         }
+    }
+
+    #[test]
+    fn labels_need_usable_names_and_bounded_lives() {
+        let with = |effect: wit::Effect| wit::Verdict {
+            effects: vec![effect],
+            ..verdict(0.5, 0)
+        };
+        let set = |label: &str, ttl_seconds: u64| {
+            with(wit::Effect::SetLabel(wit::SetLabel {
+                subject: wit::Subject::Actor,
+                label: label.into(),
+                ttl_seconds,
+            }))
+        };
+        assert!(verdict_from_wit(set("spammer", 3600), 1024).is_ok());
+        let message = |v| match verdict_from_wit(v, 1024) {
+            Err(RuleError::BadOutput { message }) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(message(set("spammer", u64::MAX)).contains("a label lasts 1 s to"));
+        assert!(message(set("spammer", 0)).contains("a label lasts"));
+        assert!(message(set("has space", 60)).contains("label `has space`"));
+        let nameless = with(wit::Effect::ClearLabel(wit::ClearLabel {
+            subject: wit::Subject::Entity(wit::Entity {
+                kind: wit::EntityKind::Account,
+                id: String::new(),
+            }),
+            label: "x".into(),
+        }));
+        assert!(message(nameless).contains("whose id is 0 bytes"));
     }
 
     #[test]

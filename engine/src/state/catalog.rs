@@ -57,6 +57,8 @@ pub struct CounterDef {
 pub struct CounterCatalog {
     defs: Vec<CounterDef>,
     by_shape: HashMap<CounterShape, CounterId>,
+    /// Counters kept for shadow rules alone, by shape.
+    shadow_by_shape: HashMap<CounterShape, CounterId>,
     by_kind: HashMap<String, Vec<CounterId>, foldhash::fast::RandomState>,
 }
 
@@ -75,14 +77,41 @@ impl CounterCatalog {
             def.retention_seconds = def.retention_seconds.max(spec.window_seconds);
             return id;
         }
+        let id = self.push(shape.clone(), spec.window_seconds);
+        self.by_shape.insert(shape, id);
+        id
+    }
+
+    /// Keep the counter a *shadow* rule's `spec` describes. It shares a live
+    /// counter of the same shape only if that one already keeps enough
+    /// history; otherwise it gets a counter of its own, so that a shadow
+    /// rule never lengthens (or otherwise changes) a live counter. Declare
+    /// every live counter first: shadow-only ids then come after them.
+    pub fn declare_shadow(&mut self, spec: &CounterSpec) -> CounterId {
+        let shape = CounterShape::of(spec);
+        if let Some(&id) = self.by_shape.get(&shape)
+            && self.defs[id.0 as usize].retention_seconds >= spec.window_seconds
+        {
+            return id;
+        }
+        if let Some(&id) = self.shadow_by_shape.get(&shape) {
+            let def = &mut self.defs[id.0 as usize];
+            def.retention_seconds = def.retention_seconds.max(spec.window_seconds);
+            return id;
+        }
+        let id = self.push(shape.clone(), spec.window_seconds);
+        self.shadow_by_shape.insert(shape, id);
+        id
+    }
+
+    fn push(&mut self, shape: CounterShape, retention_seconds: u32) -> CounterId {
         let id = CounterId(self.defs.len() as u32);
         for kind in &shape.event_kinds {
             self.by_kind.entry(kind.clone()).or_default().push(id);
         }
-        self.by_shape.insert(shape.clone(), id);
         self.defs.push(CounterDef {
             shape,
-            retention_seconds: spec.window_seconds,
+            retention_seconds,
         });
         id
     }
@@ -97,7 +126,7 @@ impl CounterCatalog {
         next
     }
 
-    /// The id of the counter `spec` describes, if it is kept.
+    /// The id of the live counter `spec` describes, if it is kept.
     pub fn resolve(&self, spec: &CounterSpec) -> Option<CounterId> {
         self.by_shape.get(&CounterShape::of(spec)).copied()
     }
@@ -165,6 +194,28 @@ mod tests {
         ];
         assert_eq!(ids, [CounterId(0), CounterId(1), CounterId(2)]);
         assert_eq!(catalog.for_kind("message.sent"), ids);
+    }
+
+    #[test]
+    fn a_shadow_counter_never_lengthens_a_live_one() {
+        let mut catalog = CounterCatalog::new();
+        let live = catalog.declare(&spec("sent", &["message.sent"], 60));
+        // Needs no more history than the live counter keeps: shared.
+        assert_eq!(
+            catalog.declare_shadow(&spec("s", &["message.sent"], 30)),
+            live
+        );
+        // Needs more: a counter of its own, and the live one is untouched.
+        let own = catalog.declare_shadow(&spec("s", &["message.sent"], 3600));
+        assert_ne!(own, live);
+        assert_eq!(catalog.def(live).retention_seconds, 60);
+        assert_eq!(catalog.def(own).retention_seconds, 3600);
+        assert_eq!(
+            catalog.declare_shadow(&spec("t", &["message.sent"], 7200)),
+            own
+        );
+        assert_eq!(catalog.def(own).retention_seconds, 7200);
+        assert_eq!(catalog.for_kind("message.sent"), [live, own]);
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! clock is the *watermark*, the latest event time it has seen, and it never
 //! reads the wall clock. Memory is bounded by retention: a counter keeps
 //! only its longest declared window before the watermark, a label only
-//! until it expires, and [`MemoryState::sweep`] drops what has aged out and
-//! every record left empty.
+//! until it expires, each plus a lateness allowance so that late events
+//! still count exactly, and [`MemoryState::sweep`] drops what has aged out
+//! and every record left empty.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -133,9 +134,9 @@ pub struct StateSize {
     pub labels: usize,
 }
 
-/// How late an event may arrive (behind the newest event about the same
-/// entity) and still be counted exactly: history is kept this much longer
-/// than the longest window.
+/// How late an event may arrive (behind the store's watermark, the latest
+/// event time it has seen) and still be counted exactly: history and
+/// expired labels are kept this much longer than they are needed.
 pub const DEFAULT_LATENESS_SECONDS: u32 = 300;
 
 /// The in-memory store of counters and labels.
@@ -220,7 +221,9 @@ impl MemoryState {
                     match (&mut *series, contribution) {
                         (Series::Sum(s), Contribution::Amount(n)) => s.add(second, n),
                         (Series::Distinct(s), Contribution::Value(f)) => s.add(second, f),
-                        _ => unreachable!("a series matches its aggregation"),
+                        // Only a store reused with a catalog whose ids mean
+                        // other counters gets here: leave the history alone.
+                        _ => continue,
                     }
                     series.prune_before(horizon(second, def.retention_seconds, lateness));
                 }
@@ -290,16 +293,17 @@ impl MemoryState {
         });
     }
 
-    /// Remove `label` from `entity` as of `at_ms`.
+    /// Remove `label` from `entity` as of `at_ms`. A stretch set later in
+    /// event time than the clearing is left alone, so a late clear cannot
+    /// undo what came after it.
     pub fn clear_label(&self, entity: &Entity, label: &str, at_ms: i64) {
         if let Some(mut record) = self.records.get_mut(entity) {
-            record.labels.retain_mut(|l| {
-                if l.name != label {
-                    return true;
+            for l in record.labels.iter_mut() {
+                if l.name == label && l.set_at_ms <= at_ms {
+                    l.expires_at_ms = l.expires_at_ms.min(at_ms);
                 }
-                l.expires_at_ms = l.expires_at_ms.min(at_ms);
-                l.set_at_ms < l.expires_at_ms
-            });
+            }
+            record.labels.retain(|l| l.set_at_ms < l.expires_at_ms);
         }
     }
 
@@ -349,8 +353,11 @@ impl MemoryState {
                 series.prune_before(horizon(now, retention, self.lateness_seconds));
                 series.len() > 0
             });
+            // Labels, like counters, stay for late events within the
+            // lateness allowance.
             let before = record.labels.len();
-            record.labels.retain(|l| l.expires_at_ms > watermark);
+            let label_horizon = watermark.saturating_sub(i64::from(self.lateness_seconds) * 1000);
+            record.labels.retain(|l| l.expires_at_ms > label_horizon);
             stats.labels_dropped += before - record.labels.len();
             let keep = !record.counters.is_empty() || !record.labels.is_empty();
             if !keep {
@@ -618,12 +625,16 @@ mod tests {
         state.clear_label(&a, "spammer", T0 + 40_000);
         assert!(state.has_label(&a, "spammer", T0 + 39_999));
         assert!(!state.has_label(&a, "spammer", T0 + 40_000));
+        // A late clear leaves a stretch set after it alone.
+        state.set_label(&a, "late", T0 + 100_000, 60);
+        state.clear_label(&a, "late", T0 + 50_000);
+        assert!(state.has_label(&a, "late", T0 + 120_000));
         // Set again after it lapsed: the gap stays unlabelled.
         state.set_label(&a, "spammer", T0 + 100_000, 60);
         assert!(!state.has_label(&a, "spammer", T0 + 99_999));
         assert!(state.has_label(&a, "spammer", T0 + 100_000));
         assert!(state.has_label(&a, "spammer", T0 + 20_000));
-        assert_eq!(state.labels(&a, T0 + 100_000), ["spammer"]);
+        assert_eq!(state.labels(&a, T0 + 100_000), ["late", "spammer"]);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! and by the store's sweep.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// The history of a count or a sum: the total added in each second.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,9 +78,18 @@ impl SumSeries {
 
 /// The history of a distinct count: which values (as 64-bit fingerprints)
 /// were seen in each second, each at most once per second.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Reads at the newest second (nearly all of them: an event reads its own
+/// time) are answered from each value's newest second, kept in a map and
+/// counted per second, so they cost the seconds in the window rather than
+/// the events. A read at an older time (a late event) scans the history.
+#[derive(Clone, Default)]
 pub struct DistinctSeries {
     seen: VecDeque<(i64, u64)>,
+    /// Each fingerprint's newest second.
+    newest_of: HashMap<u64, i64>,
+    /// How many fingerprints have each second as their newest.
+    newest_counts: BTreeMap<i64, u32>,
 }
 
 thread_local! {
@@ -92,18 +101,31 @@ thread_local! {
 impl DistinctSeries {
     /// Record that `fingerprint` was seen in `second`.
     pub fn add(&mut self, second: i64, fingerprint: u64) {
+        let previous = self.newest_of.get(&fingerprint).copied();
+        if previous == Some(second) {
+            return;
+        }
         let at = match self.seen.back() {
             Some(&(last, _)) if last <= second => self.seen.len(),
             _ => self.seen.partition_point(|&(s, _)| s <= second),
         };
-        // The entries of this second sit just before `at`.
-        let same_second = self
-            .seen
-            .range(..at)
-            .rev()
-            .take_while(|(s, _)| *s == second);
-        if same_second.clone().any(|&(_, f)| f == fingerprint) {
-            return;
+        if previous.is_some_and(|newest| newest > second) {
+            // A late sighting of a value seen since: its newest second
+            // stands, and the history holds each value once per second.
+            let same_second = self
+                .seen
+                .range(..at)
+                .rev()
+                .take_while(|(s, _)| *s == second);
+            if same_second.clone().any(|&(_, f)| f == fingerprint) {
+                return;
+            }
+        } else {
+            if let Some(old) = previous {
+                self.uncount(old);
+            }
+            self.newest_of.insert(fingerprint, second);
+            *self.newest_counts.entry(second).or_default() += 1;
         }
         self.seen.insert(at, (second, fingerprint));
     }
@@ -112,6 +134,15 @@ impl DistinctSeries {
     /// with `second`.
     pub fn distinct(&self, second: i64, window: u32) -> u64 {
         let oldest = second - i64::from(window);
+        if self.newest().is_none_or(|newest| newest <= second) {
+            // Nothing newer than the read: a value is in the window exactly
+            // when its newest sighting is.
+            return self
+                .newest_counts
+                .range(oldest + 1..=second)
+                .map(|(_, n)| u64::from(*n))
+                .sum();
+        }
         SCRATCH.with_borrow_mut(|scratch| {
             scratch.clear();
             for &(s, fingerprint) in self.seen.iter().rev() {
@@ -130,8 +161,24 @@ impl DistinctSeries {
 
     /// Forget every second before `second`.
     pub fn prune_before(&mut self, second: i64) {
-        while self.seen.front().is_some_and(|(s, _)| *s < second) {
+        while let Some(&(s, fingerprint)) = self.seen.front() {
+            if s >= second {
+                break;
+            }
             self.seen.pop_front();
+            if self.newest_of.get(&fingerprint) == Some(&s) {
+                self.newest_of.remove(&fingerprint);
+                self.uncount(s);
+            }
+        }
+    }
+
+    fn uncount(&mut self, second: i64) {
+        if let Some(n) = self.newest_counts.get_mut(&second) {
+            *n -= 1;
+            if *n == 0 {
+                self.newest_counts.remove(&second);
+            }
         }
     }
 
@@ -148,6 +195,25 @@ impl DistinctSeries {
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
+    }
+}
+
+/// Two histories are equal when they saw the same values in the same
+/// seconds; the indexes over them follow from that.
+impl PartialEq for DistinctSeries {
+    fn eq(&self, other: &Self) -> bool {
+        self.seen == other.seen
+    }
+}
+
+impl Eq for DistinctSeries {}
+
+/// Shows the history only, in order, so that snapshots compare as text.
+impl std::fmt::Debug for DistinctSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistinctSeries")
+            .field("seen", &self.seen)
+            .finish()
     }
 }
 
@@ -214,6 +280,44 @@ mod tests {
         assert_eq!(series.distinct(30, 1), 1);
         // A duplicate within one second is stored once.
         assert_eq!(series.len(), 4);
+    }
+
+    /// The fast read at the newest second and the scan agree, whatever
+    /// the order of arrival and pruning.
+    #[test]
+    fn fast_and_scanned_reads_agree() {
+        let mut series = DistinctSeries::default();
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for step in 0..2_000 {
+            let second = 1_000 + (step / 3) as i64 - (next() % 4) as i64;
+            series.add(second, next() % 40);
+            if step % 250 == 0 {
+                series.prune_before(second - 300);
+            }
+            let newest = series.newest().unwrap();
+            for window in [1, 5, 60, 600] {
+                let fast = series.distinct(newest, window);
+                let scanned = {
+                    let oldest = newest - i64::from(window);
+                    let mut values: Vec<u64> = series
+                        .seen
+                        .iter()
+                        .filter(|(s, _)| *s > oldest && *s <= newest)
+                        .map(|(_, f)| *f)
+                        .collect();
+                    values.sort_unstable();
+                    values.dedup();
+                    values.len() as u64
+                };
+                assert_eq!(fast, scanned, "step {step}, window {window}");
+            }
+        }
     }
 
     #[test]

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use super::banks::HashBanks;
-use super::catalog::{CounterCatalog, CounterId};
+use super::catalog::CounterId;
 use super::memory::MemoryState;
 use super::{HashMatch, StateError, StateView};
 use crate::event::Entity;
-use crate::manifest::CounterSpec;
 
 /// A counter the policy declares, readable by every rule by its name.
 #[derive(Clone, Debug)]
@@ -64,33 +63,17 @@ pub struct RuleStateView {
 }
 
 impl RuleStateView {
-    /// The view for a rule that declares `counters`, all of which `catalog`
-    /// must keep.
-    ///
-    /// # Panics
-    ///
-    /// If `catalog` does not keep one of `counters`: the pipeline declares
-    /// every rule's counters before it builds their views.
+    /// The view for a rule whose counter names resolve to `counters`.
     pub fn new(
         stores: CounterStores,
         banks: Arc<HashBanks>,
-        catalog: &CounterCatalog,
-        counters: &[CounterSpec],
+        counters: Vec<(String, CounterId)>,
         shared: Arc<[SharedCounter]>,
     ) -> Self {
-        let own = counters
-            .iter()
-            .map(|spec| {
-                let id = catalog
-                    .resolve(spec)
-                    .unwrap_or_else(|| panic!("counter `{}` was not declared", spec.name));
-                (spec.name.clone(), id)
-            })
-            .collect();
         RuleStateView {
             stores,
             banks,
-            own,
+            own: counters,
             shared,
         }
     }
