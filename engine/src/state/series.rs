@@ -15,7 +15,7 @@
 //! and by the store's sweep.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 /// The history of a count or a sum: the total added in each second.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -87,9 +87,10 @@ impl SumSeries {
 pub struct DistinctSeries {
     seen: VecDeque<(i64, u64)>,
     /// Each fingerprint's newest second.
-    newest_of: HashMap<u64, i64>,
-    /// How many fingerprints have each second as their newest.
-    newest_counts: BTreeMap<i64, u32>,
+    newest_of: HashMap<u64, i64, foldhash::fast::RandomState>,
+    /// How many fingerprints have each second as their newest, oldest
+    /// first. A count may drop to zero; such entries go when pruned.
+    newest_counts: VecDeque<(i64, u32)>,
 }
 
 thread_local! {
@@ -125,7 +126,7 @@ impl DistinctSeries {
                 self.uncount(old);
             }
             self.newest_of.insert(fingerprint, second);
-            *self.newest_counts.entry(second).or_default() += 1;
+            self.count(second);
         }
         self.seen.insert(at, (second, fingerprint));
     }
@@ -139,7 +140,9 @@ impl DistinctSeries {
             // when its newest sighting is.
             return self
                 .newest_counts
-                .range(oldest + 1..=second)
+                .iter()
+                .rev()
+                .take_while(|(s, _)| *s > oldest)
                 .map(|(_, n)| u64::from(*n))
                 .sum();
         }
@@ -173,12 +176,33 @@ impl DistinctSeries {
         }
     }
 
-    fn uncount(&mut self, second: i64) {
-        if let Some(n) = self.newest_counts.get_mut(&second) {
-            *n -= 1;
-            if *n == 0 {
-                self.newest_counts.remove(&second);
+    /// One more fingerprint has `second` as its newest.
+    fn count(&mut self, second: i64) {
+        match self.newest_counts.back_mut() {
+            Some((last, n)) if *last == second => *n += 1,
+            Some((last, _)) if *last > second => {
+                match self
+                    .newest_counts
+                    .binary_search_by_key(&second, |(s, _)| *s)
+                {
+                    Ok(i) => self.newest_counts[i].1 += 1,
+                    Err(i) => self.newest_counts.insert(i, (second, 1)),
+                }
             }
+            _ => self.newest_counts.push_back((second, 1)),
+        }
+    }
+
+    /// One fewer fingerprint has `second` as its newest.
+    fn uncount(&mut self, second: i64) {
+        if let Ok(i) = self
+            .newest_counts
+            .binary_search_by_key(&second, |(s, _)| *s)
+        {
+            self.newest_counts[i].1 -= 1;
+        }
+        while self.newest_counts.front().is_some_and(|(_, n)| *n == 0) {
+            self.newest_counts.pop_front();
         }
     }
 
