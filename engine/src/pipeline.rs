@@ -463,13 +463,16 @@ fn guards_admit(guards: &[Guard], event: &Event, state: &dyn StateView) -> bool 
         })
 }
 
-/// The report of a rule skipped because none of its guards held.
-fn skipped(participant: &Participant) -> RuleReport {
-    let policy = participant.policy;
+/// A report of an allow at no cost, under the rule's part in the policy:
+/// what a skipped rule reports, and what a called rule's report starts as.
+fn quiet_report(
+    (rule, version, sha256): (Arc<str>, Arc<str>, Arc<str>),
+    policy: RulePolicy,
+) -> RuleReport {
     RuleReport {
-        rule: participant.name.clone(),
-        version: participant.version.clone(),
-        sha256: participant.sha256.clone(),
+        rule,
+        version,
+        sha256,
         mode: policy.mode,
         weight: policy.weight,
         veto: policy.veto,
@@ -481,7 +484,20 @@ fn skipped(participant: &Participant) -> RuleReport {
         elapsed_us: 0,
         error: None,
         failed_closed: false,
+        skipped: false,
+    }
+}
+
+/// The report of a rule skipped because none of its guards held.
+fn skipped(participant: &Participant) -> RuleReport {
+    let identity = (
+        participant.name.clone(),
+        participant.version.clone(),
+        participant.sha256.clone(),
+    );
+    RuleReport {
         skipped: true,
+        ..quiet_report(identity, participant.policy)
     }
 }
 
@@ -496,21 +512,9 @@ fn report(outcome: RuleOutcome, policy: RulePolicy, event: &Event) -> (RuleRepor
         elapsed,
     } = outcome;
     let mut report = RuleReport {
-        rule,
-        version,
-        sha256,
-        mode: policy.mode,
-        weight: policy.weight,
-        veto: policy.veto,
-        severity: Severity::Allow,
-        score: 0.0,
-        reasons: Vec::new(),
-        actions: Vec::new(),
         fuel_used,
         elapsed_us: elapsed.as_micros() as u64,
-        error: None,
-        failed_closed: false,
-        skipped: false,
+        ..quiet_report((rule, version, sha256), policy)
     };
     let effects = match result {
         Ok(verdict) => {

@@ -25,6 +25,12 @@ fn traffic(seed: u64) -> Traffic {
 }
 
 fn pipeline(traffic: &Traffic) -> Pipeline {
+    pipeline_with_guards(traffic, true)
+}
+
+/// The example rules and policy over `traffic`'s bank; `honour_guards`
+/// off calls every subscribed rule.
+fn pipeline_with_guards(traffic: &Traffic, honour_guards: bool) -> Pipeline {
     let runtime = Runtime::new().unwrap();
     let rules = load_example_rules(&runtime).unwrap_or_else(|(n, e)| panic!("{n}: {e}"));
     let banks = HashBanks::new().with_entries(
@@ -36,6 +42,7 @@ fn pipeline(traffic: &Traffic) -> Pipeline {
     );
     let options = PipelineOptions {
         banks,
+        honour_guards,
         ..PipelineOptions::default()
     };
     Pipeline::new(rules, Policy::parse(EXAMPLE_POLICY).unwrap(), options).unwrap()
@@ -141,23 +148,7 @@ fn abuse_is_caught_and_ordinary_traffic_is_left_alone() {
 fn guards_skip_calls_without_changing_a_decision() {
     let traffic = traffic(5);
     let guarded = pipeline(&traffic);
-    let unguarded = {
-        let runtime = Runtime::new().unwrap();
-        let rules = load_example_rules(&runtime).unwrap_or_else(|(n, e)| panic!("{n}: {e}"));
-        let banks = HashBanks::new().with_entries(
-            "known-csam",
-            traffic.bank.iter().map(|b| BankEntry {
-                id: b.id.clone(),
-                hash: b.hash,
-            }),
-        );
-        let options = PipelineOptions {
-            banks,
-            honour_guards: false,
-            ..PipelineOptions::default()
-        };
-        Pipeline::new(rules, Policy::parse(EXAMPLE_POLICY).unwrap(), options).unwrap()
-    };
+    let unguarded = pipeline_with_guards(&traffic, false);
     let (mut skipped, mut called) = (0, 0);
     for labelled in &traffic.events {
         let a = guarded.evaluate(labelled.event.clone()).unwrap().decision;
