@@ -7,6 +7,7 @@ mod isolation;
 mod isolation_props;
 mod pipeline;
 mod plugin_tests;
+mod proto;
 mod router;
 mod runtime;
 mod simulated_traffic;
