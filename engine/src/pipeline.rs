@@ -11,14 +11,13 @@
 //! decision, their effects are only listed, and the counters only they
 //! declare are kept in a store of their own.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::combine::combine;
 use crate::decision::{
-    Decision, EnforcementAction, LabelChange, Outcome, RuleReport, ShadowDecision, resolve_subject,
+    Decision, EnforcementAction, LabelChange, RuleReport, ShadowDecision, resolve_subject,
 };
 use crate::event::{Event, InvalidEvent, Value};
 use crate::idempotency::{Claim, DEFAULT_MAX_REMEMBERED, DEFAULT_RETENTION_MS, SeenEvents};
@@ -26,7 +25,7 @@ use crate::manifest::{CounterKey, Guard};
 use crate::policy::{FailureMode, Mode, Policy, PolicyError, RulePolicy};
 use crate::router::{DuplicateRule, RuleSet};
 use crate::rule::Rule;
-use crate::state::memory::DEFAULT_LATENESS_SECONDS;
+use crate::state::memory::{DEFAULT_LATENESS_SECONDS, label_expiry_ms};
 use crate::state::{
     CounterCatalog, CounterId, CounterStores, HashBanks, MemoryState, RuleStateView, SharedCounter,
     StateView,
@@ -344,9 +343,7 @@ impl Pipeline {
                         let Some(entity) = resolve_subject(&subject, event) else {
                             continue;
                         };
-                        let expires_at_ms = at.saturating_add(
-                            ttl_seconds.saturating_mul(1000).min(i64::MAX as u64) as i64,
-                        );
+                        let expires_at_ms = label_expiry_ms(at, ttl_seconds);
                         if commit {
                             live.set_label(&entity, &label, at, ttl_seconds);
                         }
@@ -521,18 +518,19 @@ fn report(outcome: RuleOutcome, policy: RulePolicy, event: &Event) -> (RuleRepor
             report.severity = verdict.severity;
             report.score = verdict.score;
             report.reasons = verdict.reasons;
-            let mut seen = HashSet::new();
-            report.actions = verdict
-                .actions
-                .iter()
-                .filter_map(|a| {
-                    Some(EnforcementAction {
-                        action: a.action,
-                        entity: resolve_subject(&a.subject, event)?,
-                    })
-                })
-                .filter(|a| seen.insert(a.clone()))
-                .collect();
+            // A verdict recommends a handful of actions: a scan dedups them.
+            for recommended in &verdict.actions {
+                let Some(entity) = resolve_subject(&recommended.subject, event) else {
+                    continue;
+                };
+                let action = EnforcementAction {
+                    action: recommended.action,
+                    entity,
+                };
+                if !report.actions.contains(&action) {
+                    report.actions.push(action);
+                }
+            }
             verdict.effects
         }
         Err(error) => {
@@ -542,11 +540,4 @@ fn report(outcome: RuleOutcome, policy: RulePolicy, event: &Event) -> (RuleRepor
         }
     };
     (report, effects)
-}
-
-/// The live outcome of a decision, for callers that only need that.
-impl AsRef<Outcome> for Decision {
-    fn as_ref(&self) -> &Outcome {
-        &self.outcome
-    }
 }

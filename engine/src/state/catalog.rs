@@ -11,8 +11,7 @@ use std::collections::HashMap;
 
 use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec};
 
-/// A counter the engine keeps. Stable for the life of a catalog and of any
-/// catalog [extended](CounterCatalog::extend) from it.
+/// A counter the engine keeps. Stable for the life of its catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CounterId(pub u32);
 
@@ -116,16 +115,6 @@ impl CounterCatalog {
         id
     }
 
-    /// A copy with more counters; every id of `self` keeps its meaning, so
-    /// state kept under the old catalog stays valid under the new one.
-    pub fn extend<'a>(&self, specs: impl IntoIterator<Item = &'a CounterSpec>) -> Self {
-        let mut next = self.clone();
-        for spec in specs {
-            next.declare(spec);
-        }
-        next
-    }
-
     /// The id of the live counter `spec` describes, if it is kept.
     pub fn resolve(&self, spec: &CounterSpec) -> Option<CounterId> {
         self.by_shape.get(&CounterShape::of(spec)).copied()
@@ -216,18 +205,5 @@ mod tests {
         );
         assert_eq!(catalog.def(own).retention_seconds, 7200);
         assert_eq!(catalog.for_kind("message.sent"), [live, own]);
-    }
-
-    #[test]
-    fn extending_keeps_every_id() {
-        let mut old = CounterCatalog::new();
-        let sent = old.declare(&spec("sent", &["message.sent"], 60));
-        let new = old.extend(&[
-            spec("joins", &["group.joined"], 60),
-            spec("s", &["message.sent"], 10),
-        ]);
-        assert_eq!(new.resolve(&spec("x", &["message.sent"], 1)), Some(sent));
-        assert_eq!(new.len(), 2);
-        assert_eq!(new.def(sent).retention_seconds, 60);
     }
 }

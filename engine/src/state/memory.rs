@@ -273,8 +273,7 @@ impl MemoryState {
     /// shortens one); setting it after it lapsed starts a new stretch, so
     /// the gap stays unlabelled for events from within it.
     pub fn set_label(&self, entity: &Entity, label: &str, at_ms: i64, ttl_seconds: u64) {
-        let expires_at_ms =
-            at_ms.saturating_add(ttl_seconds.saturating_mul(1000).min(i64::MAX as u64) as i64);
+        let expires_at_ms = label_expiry_ms(at_ms, ttl_seconds);
         self.with_record(entity, |record| {
             let overlapping = record.labels.iter_mut().find(|l| {
                 l.name == label && l.set_at_ms <= expires_at_ms && at_ms <= l.expires_at_ms
@@ -394,6 +393,11 @@ impl MemoryState {
 /// newest event is in `second`.
 fn horizon(second: i64, retention_seconds: u32, lateness_seconds: u32) -> i64 {
     second - i64::from(retention_seconds) - i64::from(lateness_seconds) + 1
+}
+
+/// When a label set at `at_ms` for `ttl_seconds` stops applying.
+pub fn label_expiry_ms(at_ms: i64, ttl_seconds: u64) -> i64 {
+    at_ms.saturating_add(ttl_seconds.saturating_mul(1000).min(i64::MAX as u64) as i64)
 }
 
 /// The second of event time a millisecond timestamp falls in.

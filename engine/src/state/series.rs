@@ -60,11 +60,6 @@ impl SumSeries {
         }
     }
 
-    /// The newest second with activity.
-    pub fn newest(&self) -> Option<i64> {
-        self.seconds.back().map(|(s, _)| *s)
-    }
-
     /// Entries kept (seconds with activity).
     pub fn len(&self) -> usize {
         self.seconds.len()
