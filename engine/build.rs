@@ -3,6 +3,10 @@
 //! and the directory holding every built plugin (the hostile test corpus
 //! included) for the test suite.
 //!
+//! It also compiles the gRPC API in `proto/` with a pure-Rust protobuf
+//! compiler (no system `protoc`): the generated server and client code, and
+//! the encoded file descriptor set that server reflection serves.
+//!
 //! The guest workspace is built with its own cargo invocation and its own
 //! target directory, so host and guest builds never share features, flags
 //! or locks.
@@ -16,6 +20,34 @@ use std::process::Command;
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
+    compile_api();
+    build_plugins();
+}
+
+/// The gRPC API: `enforcement.v1` from `proto/`, as tonic server and client
+/// code, plus `enforcement_descriptor.bin` for reflection.
+fn compile_api() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let proto = manifest_dir.join("../proto").canonicalize().unwrap();
+    println!("cargo:rerun-if-changed={}", proto.display());
+    let files = protox::compile(["enforcement/v1/enforcement.proto"], [&proto])
+        .unwrap_or_else(|e| panic!("proto/ does not compile: {e:?}"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    fs::write(
+        out_dir.join("enforcement_descriptor.bin"),
+        prost::Message::encode_to_vec(&files),
+    )
+    .unwrap();
+    tonic_prost_build::configure()
+        // Attributes in name order, so an event converts the same way
+        // every time.
+        .btree_map(".")
+        .compile_fds(files)
+        .unwrap_or_else(|e| panic!("generating the gRPC code: {e}"));
+}
+
+/// The guest workspace, built for wasm, and `plugins.rs` naming its output.
+fn build_plugins() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let plugins = manifest_dir.join("../plugins").canonicalize().unwrap();
     for watched in [

@@ -140,7 +140,8 @@ impl Event {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct InvalidEvent {
-    /// The offending field, such as `actor.id` or `attributes[3].name`.
+    /// The offending field, such as `actor.id` or
+    /// `attributes["chat_count"]`.
     pub field: String,
     /// What is wrong.
     pub message: String,
@@ -182,7 +183,7 @@ impl Event {
             ));
         }
         for (index, (name, _)) in self.attributes.iter().enumerate() {
-            let field = || format!("attributes[{index}].name");
+            let field = || format!("attributes[{name:?}]");
             crate::manifest::check_name("attribute name", name)
                 .map_err(|m| invalid(&field(), m))?;
             if self.attributes[..index].iter().any(|(n, _)| n == name) {

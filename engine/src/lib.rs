@@ -14,8 +14,11 @@
 //! * [`state`]: what rules may read of the engine's state.
 //! * [`examples`]: the example rules, built into the engine.
 
+pub mod api;
 pub mod combine;
+pub mod config;
 pub mod decision;
+pub mod decision_log;
 pub mod demo;
 pub mod event;
 pub mod examples;
@@ -26,5 +29,6 @@ pub mod policy;
 pub mod router;
 pub mod rule;
 pub mod runtime;
+pub mod server;
 pub mod state;
 pub mod verdict;

@@ -1,6 +1,5 @@
-//! The `enforcer` command line: run the example rules on demo traffic, or
-//! check a rule file.
-//! The gRPC server (`enforcer serve`) arrives with the data plane.
+//! The `enforcer` command line: serve the gRPC engine, run the example
+//! rules on demo traffic, or check a rule file.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -8,13 +7,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use enforcer::config::{ServeConfig, load_rule_dir};
 use enforcer::decision::LabelChange;
+use enforcer::decision_log::DecisionLog;
 use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
 use enforcer::runtime::Runtime;
-use enforcer::state::{FixedState, StateView};
+use enforcer::state::{FixedState, HashBanks, StateView};
 use enforcer::verdict::{RuleOutcome, Severity};
 use std::time::Instant;
 
@@ -37,6 +38,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the gRPC engine (data plane, health, reflection). With no
+    /// configuration it runs the built-in example rules under the example
+    /// policy on 127.0.0.1:50051.
+    Serve(ServeArgs),
     /// Run the built-in example rules under the example policy on a short
     /// script of platform traffic, and show each decision.
     Demo {
@@ -59,14 +64,143 @@ enum Command {
     },
 }
 
+/// `enforcer serve`'s flags; each overrides the configuration file, and
+/// each has an environment variable that does the same.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML); see `engine/enforcer.example.toml`.
+    #[arg(long, env = "ENFORCER_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address and port to listen on (default 127.0.0.1:50051; port 0
+    /// picks a free port).
+    #[arg(long, env = "ENFORCER_LISTEN", value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Directory of rule builds (*.wasm) to load instead of the built-in
+    /// example rules.
+    #[arg(long, env = "ENFORCER_PLUGIN_DIR", value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
+    /// Policy file (TOML) instead of the example policy.
+    #[arg(long, env = "ENFORCER_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Evaluation threads (default: one per core).
+    #[arg(long, env = "ENFORCER_WORKERS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: Option<u32>,
+    /// Largest request message accepted, in bytes.
+    #[arg(long, env = "ENFORCER_MAX_MESSAGE_BYTES", value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1024..=(256 << 20)))]
+    max_message_bytes: Option<u32>,
+    /// Decisions kept in memory for lookups and resuming watchers.
+    #[arg(long, env = "ENFORCER_DECISION_LOG_CAPACITY", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    decision_log_capacity: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The configuration: the file's (or the defaults), overridden by flags
+    /// and environment variables.
+    fn config(&self) -> anyhow::Result<ServeConfig> {
+        let mut config = match &self.config {
+            Some(path) => ServeConfig::load(path)?,
+            None => ServeConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.plugin_dir {
+            config.plugin_dir = Some(dir.clone());
+        }
+        if let Some(policy) = &self.policy {
+            config.policy = Some(policy.clone());
+        }
+        if let Some(workers) = self.workers {
+            config.limits.workers = Some(workers as usize);
+        }
+        if let Some(bytes) = self.max_message_bytes {
+            config.limits.max_message_bytes = bytes as usize;
+        }
+        if let Some(capacity) = self.decision_log_capacity {
+            config.limits.decision_log_capacity = capacity as usize;
+        }
+        config.check("settings")?;
+        Ok(config)
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Serve(args) => serve(args.config()?),
         Command::Demo { json, policy } => demo(json, policy.as_deref()),
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
+    }
+}
+
+/// Run the gRPC engine until Ctrl-C or SIGTERM, then shut down gracefully.
+fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let runtime = Runtime::new()?;
+    let (rules, banks) = match &config.plugin_dir {
+        Some(dir) => (load_rule_dir(&runtime, dir)?, HashBanks::new()),
+        None => (
+            load_example_rules(&runtime)
+                .map_err(|(name, e)| anyhow::anyhow!("loading example rule {name}: {e}"))?,
+            enforcer::demo::banks(),
+        ),
+    };
+    let policy = match &config.policy {
+        Some(path) => Policy::load(path).with_context(|| format!("policy {}", path.display()))?,
+        None => Policy::parse(EXAMPLE_POLICY).context("the example policy")?,
+    };
+    let options = PipelineOptions {
+        banks,
+        ..config.pipeline_options()
+    };
+    let pipeline = Arc::new(Pipeline::new(rules, policy, options)?);
+    let log = Arc::new(DecisionLog::new(config.limits.decision_log_capacity));
+
+    let server_options = config.server_options();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            print_setup(&pipeline);
+            println!(
+                "enforcer listening on {} (enforcement.v1.Enforcement, grpc.health.v1.Health, reflection v1 and v1alpha); {} evaluation threads",
+                listener.local_addr()?,
+                server_options.workers,
+            );
+            enforcer::server::serve(listener, pipeline, log, server_options, shutdown_signal())
+                .await?;
+            println!("enforcer stopped");
+            Ok(())
+        })
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 mod example_rules;
+mod grpc_server;
 mod hostile;
 mod isolation;
 mod isolation_props;

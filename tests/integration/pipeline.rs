@@ -255,7 +255,7 @@ fn invalid_events_name_the_field_and_change_nothing() {
         ),
         (
             forward("e", 1, T0).with("chat_count", Value::Int(2)),
-            "attributes[1].name",
+            "attributes[\"chat_count\"]",
         ),
     ];
     for (event, field) in cases {

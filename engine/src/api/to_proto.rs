@@ -1,0 +1,180 @@
+//! Engine types onto the wire: decisions, with everything that made them,
+//! as clients read them.
+
+use super::v1;
+use crate::decision::{Decision, EnforcementAction, LabelChange, Outcome, RuleReport};
+use crate::event::{Entity, EntityKind, Event, Value};
+use crate::policy::Mode;
+use crate::verdict::{Action, Severity};
+
+/// A decision as the API returns it, with its place in the decision log
+/// (0 when it is not logged).
+pub fn decision_to_proto(decision: &Decision, sequence: u64) -> v1::Decision {
+    v1::Decision {
+        id: decision.id.clone(),
+        event: Some(event_to_proto(&decision.event)),
+        outcome: Some(outcome_to_proto(&decision.outcome)),
+        rules: decision.rules.iter().map(report_to_proto).collect(),
+        label_changes: decision.label_changes.iter().map(label_to_proto).collect(),
+        shadow: decision.shadow.as_ref().map(|shadow| v1::ShadowDecision {
+            outcome: Some(outcome_to_proto(&shadow.outcome)),
+            label_changes: shadow.label_changes.iter().map(label_to_proto).collect(),
+            differs: shadow.differs,
+        }),
+        policy_version: decision.policy_version.to_string(),
+        sequence,
+    }
+}
+
+/// An event as the client sent it.
+pub fn event_to_proto(event: &Event) -> v1::Event {
+    v1::Event {
+        id: event.id.clone(),
+        kind: event.kind.clone(),
+        occurred_at: Some(timestamp(event.occurred_at_ms)),
+        actor: Some(entity_to_proto(&event.actor)),
+        target: event.target.as_ref().map(entity_to_proto),
+        attributes: event
+            .attributes
+            .iter()
+            .map(|(name, value)| (name.clone(), value_to_proto(value)))
+            .collect(),
+    }
+}
+
+/// An entity on the wire.
+pub fn entity_to_proto(entity: &Entity) -> v1::Entity {
+    let kind = match entity.kind {
+        EntityKind::Account => v1::EntityType::Account,
+        EntityKind::Group => v1::EntityType::Group,
+    };
+    v1::Entity {
+        r#type: kind.into(),
+        id: entity.id.clone(),
+    }
+}
+
+/// The wire severity of an engine severity.
+pub fn severity_to_proto(severity: Severity) -> v1::Severity {
+    match severity {
+        Severity::Allow => v1::Severity::Allow,
+        Severity::Review => v1::Severity::Review,
+        Severity::Limit => v1::Severity::Limit,
+        Severity::Block => v1::Severity::Block,
+    }
+}
+
+/// The wire action type of an engine action.
+pub fn action_to_proto(action: Action) -> v1::ActionType {
+    match action {
+        Action::BlockAccount => v1::ActionType::BlockAccount,
+        Action::BanGroup => v1::ActionType::BanGroup,
+        Action::LimitForwarding => v1::ActionType::LimitForwarding,
+        Action::RemoveMedia => v1::ActionType::RemoveMedia,
+        Action::ReportToClearinghouse => v1::ActionType::ReportToClearinghouse,
+    }
+}
+
+fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        // In 0..1000 by `rem_euclid`, so the cast cannot truncate.
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+fn outcome_to_proto(outcome: &Outcome) -> v1::Outcome {
+    v1::Outcome {
+        severity: severity_to_proto(outcome.severity).into(),
+        score: outcome.score,
+        actions: outcome.actions.iter().map(enforcement_to_proto).collect(),
+    }
+}
+
+fn enforcement_to_proto(action: &EnforcementAction) -> v1::EnforcementAction {
+    v1::EnforcementAction {
+        action: action_to_proto(action.action).into(),
+        entity: Some(entity_to_proto(&action.entity)),
+    }
+}
+
+fn report_to_proto(report: &RuleReport) -> v1::RuleReport {
+    let mode = match report.mode {
+        Mode::Enforce => v1::Mode::Enforce,
+        Mode::Shadow => v1::Mode::Shadow,
+        // Disabled rules are not called and never reported.
+        Mode::Disabled => v1::Mode::Unspecified,
+    };
+    v1::RuleReport {
+        rule: report.rule.to_string(),
+        version: report.version.to_string(),
+        sha256: report.sha256.to_string(),
+        mode: mode.into(),
+        weight: report.weight,
+        veto: report.veto,
+        severity: severity_to_proto(report.severity).into(),
+        score: report.score,
+        reasons: report
+            .reasons
+            .iter()
+            .map(|r| v1::Reason {
+                code: r.code.clone(),
+                explanation: r.explanation.clone(),
+            })
+            .collect(),
+        actions: report.actions.iter().map(enforcement_to_proto).collect(),
+        fuel_used: report.fuel_used,
+        elapsed_us: report.elapsed_us,
+        error: report.error.as_ref().map(|e| v1::RuleError {
+            kind: e.kind().to_string(),
+            message: e.to_string(),
+        }),
+        failed_closed: report.failed_closed,
+        skipped: report.skipped,
+    }
+}
+
+fn label_to_proto(change: &LabelChange) -> v1::LabelChange {
+    match change {
+        LabelChange::Set {
+            entity,
+            label,
+            expires_at_ms,
+            rule,
+        } => v1::LabelChange {
+            entity: Some(entity_to_proto(entity)),
+            label: label.clone(),
+            cleared: false,
+            expires_at: Some(timestamp(*expires_at_ms)),
+            rule: rule.to_string(),
+        },
+        LabelChange::Clear {
+            entity,
+            label,
+            rule,
+        } => v1::LabelChange {
+            entity: Some(entity_to_proto(entity)),
+            label: label.clone(),
+            cleared: true,
+            expires_at: None,
+            rule: rule.to_string(),
+        },
+    }
+}
+
+fn value_to_proto(value: &Value) -> v1::Value {
+    use v1::value::Kind;
+    let kind = match value {
+        Value::Int(v) => Kind::Int(*v),
+        Value::Float(v) => Kind::Float(*v),
+        Value::Bool(v) => Kind::Boolean(*v),
+        Value::Text(v) => Kind::Text(v.clone()),
+        Value::Bytes(v) => Kind::Bytes(v.clone()),
+        Value::IntList(v) => Kind::IntList(v1::IntList { values: v.clone() }),
+        Value::FloatList(v) => Kind::FloatList(v1::FloatList { values: v.clone() }),
+        Value::BoolList(v) => Kind::BoolList(v1::BoolList { values: v.clone() }),
+        Value::TextList(v) => Kind::TextList(v1::TextList { values: v.clone() }),
+        Value::BytesList(v) => Kind::BytesList(v1::BytesList { values: v.clone() }),
+    };
+    v1::Value { kind: Some(kind) }
+}

@@ -1,0 +1,272 @@
+//! `enforcer serve`'s configuration: a TOML file, every key optional, each
+//! mistake refused with its line (`config line 3: ...`). Command-line flags
+//! and environment variables override the file; with no file at all the
+//! engine runs the built-in example rules under the example policy.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
+use crate::rule::Rule;
+use crate::runtime::Runtime;
+use crate::server::ServerOptions;
+
+/// The address the engine listens on unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// Bounds on values that would make no sense or exhaust the machine.
+const MESSAGE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=(256 << 20);
+
+/// The whole configuration, as read from the file (all keys optional).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// A directory of rule builds (`*.wasm`), all loaded at start. Unset:
+    /// the built-in example rules (with the demo hash bank).
+    #[serde(default)]
+    pub plugin_dir: Option<PathBuf>,
+    /// The policy file (TOML). Unset: the built-in example policy.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// Server limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Behaviour state and intake.
+    #[serde(default)]
+    pub state: StateConfig,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request message, in bytes.
+    pub max_message_bytes: usize,
+    /// Most concurrent calls per connection.
+    pub max_concurrent_streams: u32,
+    /// Evaluation threads; unset: one per core.
+    pub workers: Option<usize>,
+    /// Decisions kept in memory for `GetDecision`, `ListDecisions` and
+    /// resuming watchers.
+    pub decision_log_capacity: usize,
+    /// Seconds calls get to finish at shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let server = ServerOptions::default();
+        Limits {
+            max_message_bytes: server.max_message_bytes,
+            max_concurrent_streams: server.max_concurrent_streams,
+            workers: None,
+            decision_log_capacity: crate::decision_log::DEFAULT_CAPACITY,
+            shutdown_grace_seconds: server.shutdown_grace.as_secs(),
+        }
+    }
+}
+
+/// `[state]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// How late (in event time) an event may arrive and still count.
+    pub lateness_seconds: u32,
+    /// How long a repeated event id gets its first decision.
+    pub idempotency_window_seconds: u64,
+    /// Most event ids remembered for idempotency.
+    pub idempotency_max_remembered: usize,
+    /// How far ahead of the engine's clock an event may be dated; 0 turns
+    /// the check off (for replaying traffic with odd clocks).
+    pub max_future_skew_seconds: u64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        let pipeline = PipelineOptions::default();
+        StateConfig {
+            lateness_seconds: pipeline.lateness_seconds,
+            idempotency_window_seconds: (pipeline.idempotency_retention_ms / 1000) as u64,
+            idempotency_max_remembered: pipeline.idempotency_max_remembered,
+            max_future_skew_seconds: (DEFAULT_MAX_FUTURE_SKEW_MS / 1000) as u64,
+        }
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: default_listen(),
+            plugin_dir: None,
+            policy: None,
+            limits: Limits::default(),
+            state: StateConfig::default(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN.parse().expect("a valid default address")
+}
+
+/// A configuration mistake: where and what.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file, flag or variable the value came from.
+    pub origin: String,
+    /// The 1-based line, for a file.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(origin: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            origin: origin.into(),
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Read a configuration file. Relative paths in it are taken relative
+    /// to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let origin = format!("config {}", path.display());
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&origin, format!("cannot read it: {e}")))?;
+        let mut config = Self::parse(&text).map_err(|mut e| {
+            e.origin = origin;
+            e
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for relative in [&mut config.plugin_dir, &mut config.policy]
+            .into_iter()
+            .flatten()
+        {
+            if relative.is_relative() {
+                *relative = base.join(&*relative);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parse and check configuration text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let config: ServeConfig = toml::from_str(text).map_err(|e| ConfigError {
+            origin: "config".into(),
+            line: e.span().map(|span| line_of(span.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        config.check("config")?;
+        Ok(config)
+    }
+
+    /// Check values that parse but make no sense; `origin` names where
+    /// they came from in the error.
+    pub fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        let bad =
+            |key: &str, message: String| ConfigError::new(origin, format!("{key}: {message}"));
+        if !MESSAGE_BYTES_RANGE.contains(&limits.max_message_bytes) {
+            return Err(bad(
+                "limits.max_message_bytes",
+                format!(
+                    "{} is outside {}..={}",
+                    limits.max_message_bytes,
+                    MESSAGE_BYTES_RANGE.start(),
+                    MESSAGE_BYTES_RANGE.end()
+                ),
+            ));
+        }
+        if limits.max_concurrent_streams == 0 {
+            return Err(bad(
+                "limits.max_concurrent_streams",
+                "must be at least 1".into(),
+            ));
+        }
+        if limits.workers == Some(0) {
+            return Err(bad("limits.workers", "must be at least 1".into()));
+        }
+        if limits.decision_log_capacity == 0 {
+            return Err(bad(
+                "limits.decision_log_capacity",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.state.idempotency_max_remembered == 0 {
+            return Err(bad(
+                "state.idempotency_max_remembered",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server's options.
+    pub fn server_options(&self) -> ServerOptions {
+        let defaults = ServerOptions::default();
+        ServerOptions {
+            max_message_bytes: self.limits.max_message_bytes,
+            max_concurrent_streams: self.limits.max_concurrent_streams,
+            workers: self.limits.workers.unwrap_or(defaults.workers),
+            shutdown_grace: Duration::from_secs(self.limits.shutdown_grace_seconds),
+            ..defaults
+        }
+    }
+
+    /// The pipeline's options (without hash banks).
+    pub fn pipeline_options(&self) -> PipelineOptions {
+        let state = &self.state;
+        PipelineOptions {
+            lateness_seconds: state.lateness_seconds,
+            idempotency_retention_ms: (state.idempotency_window_seconds as i64)
+                .saturating_mul(1000),
+            idempotency_max_remembered: state.idempotency_max_remembered,
+            max_future_skew_ms: match state.max_future_skew_seconds {
+                0 => None,
+                s => Some((s as i64).saturating_mul(1000)),
+            },
+            ..PipelineOptions::default()
+        }
+    }
+}
+
+/// Load every rule build (`*.wasm`) in `dir`, in name order. Any file that
+/// does not load stops the start with its name and the reason.
+pub fn load_rule_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<Arc<dyn Rule>>, ConfigError> {
+    let origin = format!("plugin_dir {}", dir.display());
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| ConfigError::new(&origin, format!("cannot read it: {e}")))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(ConfigError::new(origin, "holds no rule builds (*.wasm)"));
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let origin = || format!("rule {}", path.display());
+            let bytes = std::fs::read(path)
+                .map_err(|e| ConfigError::new(origin(), format!("cannot read it: {e}")))?;
+            let rule = runtime
+                .load(&bytes)
+                .map_err(|e| ConfigError::new(origin(), e.to_string()))?;
+            Ok(Arc::new(rule) as Arc<dyn Rule>)
+        })
+        .collect()
+}

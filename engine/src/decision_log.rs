@@ -1,0 +1,279 @@
+//! The decision log: every decision the engine made, in the order it made
+//! them, numbered, kept in memory up to a capacity; found again by id, listed
+//! by entity and event time, and followed by watchers that resume by number.
+//!
+//! Each logged decision gets a *sequence*, one more than the one before.
+//! Watchers read the log from a sequence onwards instead of being pushed
+//! copies, so a slow watcher costs the engine nothing and, as long as the
+//! log still holds what it has not read, misses nothing. The oldest
+//! decisions are dropped when the log is full; a watcher or a resume that
+//! needs one of them is told so ([`Gap`]) rather than silently skipped
+//! ahead. Durable storage of the log is separate work; this one lives as
+//! long as the process.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use crate::decision::Decision;
+use crate::event::Entity;
+
+/// Default number of decisions kept.
+pub const DEFAULT_CAPACITY: usize = 500_000;
+
+/// A decision and its place in the log.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    /// Its sequence: the first decision logged is 1.
+    pub sequence: u64,
+    /// The decision.
+    pub decision: Arc<Decision>,
+}
+
+/// The decisions a reader asked for are no longer kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "decisions after sequence {after} are no longer all kept: the oldest kept is {oldest_kept}"
+)]
+pub struct Gap {
+    /// Where the reader wanted to start after.
+    pub after: u64,
+    /// The oldest sequence still kept.
+    pub oldest_kept: u64,
+}
+
+/// Where a listing by entity goes on from: the last decision of the page
+/// before, by event time and sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListPosition {
+    /// The event time of the last decision returned.
+    pub occurred_at_ms: i64,
+    /// Its sequence.
+    pub sequence: u64,
+}
+
+/// One page of an entity's decisions, newest first.
+#[derive(Debug)]
+pub struct Page {
+    /// The decisions on this page.
+    pub decisions: Vec<Logged>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<ListPosition>,
+}
+
+/// An in-memory, bounded log of decisions. Shared across threads.
+pub struct DecisionLog {
+    capacity: usize,
+    inner: RwLock<Inner>,
+    /// The last sequence logged; watchers wait on its changes.
+    last: tokio::sync::watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The sequence of `entries[0]`.
+    first: u64,
+    entries: VecDeque<Arc<Decision>>,
+    by_id: HashMap<String, u64>,
+    /// Per entity (actor, target, or the entity of an action), its
+    /// decisions by (event time, sequence).
+    by_entity: HashMap<Entity, BTreeSet<(i64, u64)>>,
+}
+
+impl DecisionLog {
+    /// A log keeping at most `capacity` decisions (at least one).
+    pub fn new(capacity: usize) -> Self {
+        DecisionLog {
+            capacity: capacity.max(1),
+            inner: RwLock::new(Inner {
+                first: 1,
+                ..Inner::default()
+            }),
+            last: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Log a decision and return its sequence. The oldest decision is
+    /// dropped when the log is full.
+    pub fn append(&self, decision: Arc<Decision>) -> u64 {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.entries.len() == self.capacity {
+            inner.drop_oldest();
+        }
+        let sequence = inner.first + inner.entries.len() as u64;
+        inner.by_id.insert(decision.id.clone(), sequence);
+        for entity in entities_of(&decision) {
+            inner
+                .by_entity
+                .entry(entity.clone())
+                .or_default()
+                .insert((decision.event.occurred_at_ms, sequence));
+        }
+        inner.entries.push_back(decision);
+        // Published under the lock, so the watch value never runs
+        // ahead of or behind what readers can see.
+        self.last.send_replace(sequence);
+        sequence
+    }
+
+    /// The decision with this id, if it is still kept.
+    pub fn get(&self, id: &str) -> Option<Logged> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let sequence = *inner.by_id.get(id)?;
+        inner.at(sequence).map(|decision| Logged {
+            sequence,
+            decision: decision.clone(),
+        })
+    }
+
+    /// The sequence of the last decision logged (0 before the first).
+    pub fn last_sequence(&self) -> u64 {
+        *self.last.borrow()
+    }
+
+    /// How many decisions are kept now.
+    pub fn len(&self) -> usize {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Up to `limit` decisions logged after `after`, in order. Empty when
+    /// there are none yet; a [`Gap`] when some of them were dropped.
+    pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Logged>, Gap> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        if after + 1 < inner.first {
+            return Err(Gap {
+                after,
+                oldest_kept: inner.first,
+            });
+        }
+        let start = (after + 1 - inner.first) as usize;
+        Ok(inner
+            .entries
+            .iter()
+            .skip(start)
+            .take(limit)
+            .zip(after + 1..)
+            .map(|(decision, sequence)| Logged {
+                sequence,
+                decision: decision.clone(),
+            })
+            .collect())
+    }
+
+    /// A receiver that changes whenever a decision is logged.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.last.subscribe()
+    }
+
+    /// The decisions about `entity` with event time in `[from_ms, to_ms)`,
+    /// newest first (by event time, then by sequence), at most `limit`,
+    /// starting after `position` when given.
+    pub fn list(
+        &self,
+        entity: &Entity,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+        position: Option<ListPosition>,
+    ) -> Page {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let Some(keys) = inner.by_entity.get(entity) else {
+            return Page {
+                decisions: Vec::new(),
+                next: None,
+            };
+        };
+        // Newest first: walk backwards from the end of the range, or from
+        // the position (exclusive). Sequences start at 1, so `(t, 0)` sorts
+        // before every decision at time `t`.
+        let start = (from_ms, 0);
+        let mut end = (to_ms, 0);
+        if let Some(p) = position {
+            end = end.min((p.occurred_at_ms, p.sequence));
+        }
+        if start >= end {
+            return Page {
+                decisions: Vec::new(),
+                next: None,
+            };
+        }
+        let mut matching = keys.range(start..end).rev();
+        let decisions: Vec<Logged> = matching
+            .by_ref()
+            .take(limit)
+            .filter_map(|&(_, sequence)| {
+                inner.at(sequence).map(|decision| Logged {
+                    sequence,
+                    decision: decision.clone(),
+                })
+            })
+            .collect();
+        let next = match (matching.next(), decisions.last()) {
+            (Some(_), Some(last)) => Some(ListPosition {
+                occurred_at_ms: last.decision.event.occurred_at_ms,
+                sequence: last.sequence,
+            }),
+            _ => None,
+        };
+        Page { decisions, next }
+    }
+}
+
+impl Inner {
+    fn at(&self, sequence: u64) -> Option<&Arc<Decision>> {
+        let index = sequence.checked_sub(self.first)?;
+        self.entries.get(usize::try_from(index).ok()?)
+    }
+
+    fn drop_oldest(&mut self) {
+        let Some(oldest) = self.entries.pop_front() else {
+            return;
+        };
+        let sequence = self.first;
+        self.first += 1;
+        // A later decision for the same id (none today: ids are decided
+        // once) would own the index entry; only remove our own.
+        if self.by_id.get(&oldest.id) == Some(&sequence) {
+            self.by_id.remove(&oldest.id);
+        }
+        for entity in entities_of(&oldest) {
+            if let Some(keys) = self.by_entity.get_mut(entity) {
+                keys.remove(&(oldest.event.occurred_at_ms, sequence));
+                if keys.is_empty() {
+                    self.by_entity.remove(entity);
+                }
+            }
+        }
+    }
+}
+
+/// The entities a decision is about: the actor, the target, and the entity
+/// of every action, live or shadow. Each once.
+fn entities_of(decision: &Decision) -> Vec<&Entity> {
+    let mut entities: Vec<&Entity> = Vec::with_capacity(2);
+    let shadow_actions = decision.shadow.iter().flat_map(|s| &s.outcome.actions);
+    let candidates = std::iter::once(&decision.event.actor)
+        .chain(decision.event.target.as_ref())
+        .chain(
+            decision
+                .outcome
+                .actions
+                .iter()
+                .chain(shadow_actions)
+                .map(|a| &a.entity),
+        );
+    for entity in candidates {
+        if !entities.contains(&entity) {
+            entities.push(entity);
+        }
+    }
+    entities
+}

@@ -1,0 +1,157 @@
+//! The gRPC server: the `enforcement.v1` data plane, gRPC health checking
+//! and server reflection (v1 and v1alpha) on one listener, with limits on
+//! message size and concurrent streams, and a graceful shutdown that answers
+//! every event already read before the process lets go.
+//!
+//! [`serve`] is the whole server as a library function: the binary's
+//! `enforcer serve` and the end-to-end tests both call it.
+
+mod evaluator;
+mod limits;
+mod service;
+mod stream;
+mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::{self, v1};
+use crate::decision_log::DecisionLog;
+use crate::pipeline::Pipeline;
+
+pub use evaluator::Evaluator;
+pub use limits::explain_oversized;
+
+/// Limits and sizes of the server. The defaults suit one engine on a few
+/// cores; every one is in `enforcer serve`'s configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerOptions {
+    /// Largest request message accepted, in bytes; larger ones get
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_message_bytes: usize,
+    /// Most concurrent calls (HTTP/2 streams) per connection.
+    pub max_concurrent_streams: u32,
+    /// Batches evaluated at once across all calls: the evaluation threads.
+    pub workers: usize,
+    /// Most events of one `EvaluateStream` evaluated as one batch, and the
+    /// number of results buffered per stream.
+    pub stream_batch: usize,
+    /// Batches of one `EvaluateStream` in evaluation at once.
+    pub stream_batches_in_flight: usize,
+    /// How long shutdown waits for calls to finish before it stops anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServerOptions {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_concurrent_streams: 1024,
+            workers: cores,
+            stream_batch: 128,
+            stream_batches_in_flight: 4,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Completes once the server starts shutting down (or is gone).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`: drop it here, not in
+    // the caller's `select!`.
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// Why the server stopped other than by being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The transport failed.
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not read the API's descriptors.
+    #[error("server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Serve the data plane for `pipeline` on `listener` until `shutdown`
+/// completes, logging decisions to `log`.
+///
+/// On shutdown the server stops accepting connections and calls, reports
+/// NOT_SERVING to health checks, answers every event it has read (streams
+/// then end with `UNAVAILABLE`), ends watchers, and returns once calls have
+/// finished or `shutdown_grace` has passed.
+pub async fn serve(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    log: Arc<DecisionLog>,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<v1::enforcement_server::EnforcementServer<service::EnforcementService>>()
+        .await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
+    let service = service::EnforcementService {
+        evaluator: Evaluator::new(pipeline, log.clone(), options.workers),
+        log,
+        options: options.clone(),
+        stopping,
+    };
+    let enforcement = v1::enforcement_server::EnforcementServer::new(service)
+        .max_decoding_message_size(options.max_message_bytes);
+
+    let (begin_grace, grace_begun) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = begin_grace.send(());
+        tracing::info!("shutting down: finishing calls in flight");
+        health.set_not_serving::<v1::enforcement_server::EnforcementServer<service::EnforcementService>>().await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = stop.send(true);
+    };
+    let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .tcp_nodelay(true)
+        .layer(tower::util::MapResponseLayer::new(
+            limits::oversized_response,
+        ))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(enforcement)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    // Calls get `shutdown_grace` from the signal to finish; a client that
+    // holds a call open longer is cut off rather than holding the process.
+    let grace = async {
+        if grace_begun.await.is_ok() {
+            tokio::time::sleep(options.shutdown_grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = grace => tracing::warn!(
+            "calls still open {:?} after shutdown began; stopping anyway",
+            options.shutdown_grace
+        ),
+    }
+    Ok(())
+}

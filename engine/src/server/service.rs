@@ -1,0 +1,176 @@
+//! The `enforcement.v1.Enforcement` service: each method checks its
+//! request, answers a bad one with a status naming the field, and hands the
+//! work to the evaluator or the decision log.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::Stream;
+use tokio::sync::watch;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::evaluator::Evaluator;
+use super::{ServerOptions, stream, watch as watching};
+use crate::api::{self, FieldError, v1};
+use crate::decision_log::{DecisionLog, ListPosition};
+
+/// Default and largest page sizes of `ListDecisions`.
+const DEFAULT_PAGE_SIZE: u32 = 100;
+const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The data-plane service.
+pub struct EnforcementService {
+    pub(super) evaluator: Evaluator,
+    pub(super) log: Arc<DecisionLog>,
+    pub(super) options: ServerOptions,
+    /// Turns true when the server starts shutting down: long streams end.
+    pub(super) stopping: watch::Receiver<bool>,
+}
+
+/// `INVALID_ARGUMENT` for a field the engine cannot use.
+pub fn invalid_argument(error: FieldError) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+type ResultStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl v1::enforcement_server::Enforcement for EnforcementService {
+    async fn evaluate(
+        &self,
+        request: Request<v1::EvaluateRequest>,
+    ) -> Result<Response<v1::EvaluateResponse>, Status> {
+        let event = request.into_inner().event;
+        match self.evaluator.evaluate(vec![event]).await?.pop() {
+            Some(Ok(response)) => Ok(Response::new(response)),
+            Some(Err(error)) => Err(invalid_argument(error)),
+            None => Err(Status::internal("the evaluator returned no result")),
+        }
+    }
+
+    type EvaluateStreamStream = ResultStream<v1::EvaluateStreamResponse>;
+
+    async fn evaluate_stream(
+        &self,
+        request: Request<Streaming<v1::EvaluateRequest>>,
+    ) -> Result<Response<Self::EvaluateStreamStream>, Status> {
+        let (results, receiver) = tokio::sync::mpsc::channel(self.options.stream_batch);
+        tokio::spawn(stream::run(
+            request.into_inner(),
+            results,
+            self.evaluator.clone(),
+            self.options.clone(),
+            self.stopping.clone(),
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn get_decision(
+        &self,
+        request: Request<v1::GetDecisionRequest>,
+    ) -> Result<Response<v1::Decision>, Status> {
+        let id = request.into_inner().decision_id;
+        if id.is_empty() {
+            return Err(Status::invalid_argument("decision_id: is empty"));
+        }
+        match self.log.get(&id) {
+            Some(logged) => Ok(Response::new(api::decision_to_proto(
+                &logged.decision,
+                logged.sequence,
+            ))),
+            None => Err(Status::not_found(format!(
+                "no decision `{id}` is kept: never made, or dropped from the log"
+            ))),
+        }
+    }
+
+    async fn list_decisions(
+        &self,
+        request: Request<v1::ListDecisionsRequest>,
+    ) -> Result<Response<v1::ListDecisionsResponse>, Status> {
+        let request = request.into_inner();
+        let entity = request
+            .entity
+            .ok_or_else(|| Status::invalid_argument("entity: is missing"))
+            .and_then(|e| api::entity_from_proto(e, "entity").map_err(invalid_argument))?;
+        if entity.id.is_empty() {
+            return Err(Status::invalid_argument("entity.id: is empty"));
+        }
+        let from_ms = optional_ms(request.from.as_ref(), "from")?.unwrap_or(i64::MIN);
+        let to_ms = optional_ms(request.to.as_ref(), "to")?.unwrap_or(i64::MAX);
+        let page_size = match request.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n <= MAX_PAGE_SIZE => n,
+            n => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size: {n} is over the limit of {MAX_PAGE_SIZE}"
+                )));
+            }
+        };
+        let position = match request.page_token.as_str() {
+            "" => None,
+            token => Some(parse_page_token(token).ok_or_else(|| {
+                Status::invalid_argument(
+                    "page_token: is not a token ListDecisions returned; send it unchanged",
+                )
+            })?),
+        };
+        let page = self
+            .log
+            .list(&entity, from_ms, to_ms, page_size as usize, position);
+        Ok(Response::new(v1::ListDecisionsResponse {
+            decisions: page
+                .decisions
+                .iter()
+                .map(|l| api::decision_to_proto(&l.decision, l.sequence))
+                .collect(),
+            next_page_token: page.next.map(page_token).unwrap_or_default(),
+        }))
+    }
+
+    type WatchDecisionsStream = ResultStream<v1::Decision>;
+
+    async fn watch_decisions(
+        &self,
+        request: Request<v1::WatchDecisionsRequest>,
+    ) -> Result<Response<Self::WatchDecisionsStream>, Status> {
+        let watcher = watching::Watcher::new(
+            request.into_inner(),
+            self.log.clone(),
+            self.stopping.clone(),
+        )?;
+        let (decisions, receiver) = tokio::sync::mpsc::channel(self.options.stream_batch);
+        tokio::spawn(watcher.run(decisions));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+/// Milliseconds since the epoch of an optional timestamp field.
+fn optional_ms(
+    timestamp: Option<&prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<i64>, Status> {
+    let Some(timestamp) = timestamp else {
+        return Ok(None);
+    };
+    api::timestamp_ms(timestamp)
+        .map(Some)
+        .map_err(|m| Status::invalid_argument(format!("{field}: {m}")))
+}
+
+/// Page tokens are opaque to clients; inside they are the position of the
+/// last decision returned.
+fn page_token(position: ListPosition) -> String {
+    format!("v1.{}.{}", position.occurred_at_ms, position.sequence)
+}
+
+fn parse_page_token(token: &str) -> Option<ListPosition> {
+    let mut parts = token.strip_prefix("v1.")?.splitn(2, '.');
+    let occurred_at_ms = parts.next()?.parse().ok()?;
+    let sequence = parts.next()?.parse().ok()?;
+    Some(ListPosition {
+        occurred_at_ms,
+        sequence,
+    })
+}

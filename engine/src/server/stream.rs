@@ -1,0 +1,139 @@
+//! `EvaluateStream`: events in, results out, in order, with bounded work in
+//! flight.
+//!
+//! Events are read in batches of whatever has already arrived (up to
+//! `stream_batch`), and at most `stream_batches_in_flight` batches are being
+//! evaluated at once. When the client stops reading results, the results
+//! channel fills, this task stops reading events, and gRPC flow control
+//! pushes back on the client: memory per stream stays bounded.
+
+use std::collections::VecDeque;
+
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tonic::{Status, Streaming};
+
+use super::ServerOptions;
+use super::evaluator::{Evaluator, EventResult};
+use super::limits::explain_oversized;
+use crate::api::v1;
+
+type Results = mpsc::Sender<Result<v1::EvaluateStreamResponse, Status>>;
+
+/// A batch being evaluated: the event ids (for error results) and the work.
+struct InFlight {
+    ids: Vec<String>,
+    work: JoinHandle<Result<Vec<EventResult>, Status>>,
+}
+
+/// Serve one `EvaluateStream` call until the client ends its side, the
+/// client goes away, or the server shuts down.
+pub async fn run(
+    events: Streaming<v1::EvaluateRequest>,
+    results: Results,
+    evaluator: Evaluator,
+    options: ServerOptions,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut events = events.ready_chunks(options.stream_batch.max(1));
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut reading = true;
+    // Why the stream ends with an error, once the work in flight is done.
+    let mut ending: Option<Status> = None;
+    loop {
+        if !reading && in_flight.is_empty() {
+            break;
+        }
+        let room = in_flight.len() < options.stream_batches_in_flight.max(1);
+        tokio::select! {
+            // Deliver finished batches first: results in order, and work
+            // in flight bounded.
+            biased;
+            done = async { (&mut in_flight.front_mut().expect("not empty").work).await },
+                if !in_flight.is_empty() =>
+            {
+                let batch = in_flight.pop_front().expect("not empty");
+                if !deliver(&results, batch.ids, done).await {
+                    return;
+                }
+            }
+            _ = super::stopped(&mut stopping), if reading => {
+                reading = false;
+                ending = Some(Status::unavailable(
+                    "the engine is shutting down: every event read was answered; \
+                     resend the events after the last result to another engine or later",
+                ));
+            }
+            chunk = events.next(), if reading && room => match chunk {
+                None => reading = false,
+                Some(chunk) => {
+                    let mut ids = Vec::with_capacity(chunk.len());
+                    let mut batch = Vec::with_capacity(chunk.len());
+                    for item in chunk {
+                        match item {
+                            Ok(request) => {
+                                ids.push(request.event.as_ref().map(|e| e.id.clone()).unwrap_or_default());
+                                batch.push(request.event);
+                            }
+                            Err(status) => {
+                                // The transport failed, or a message was
+                                // too large: read nothing more, answer what
+                                // was read, then end with the reason.
+                                reading = false;
+                                ending = Some(explain_oversized(status));
+                                break;
+                            }
+                        }
+                    }
+                    if !batch.is_empty() {
+                        let evaluator = evaluator.clone();
+                        let work = tokio::spawn(async move { evaluator.evaluate(batch).await });
+                        in_flight.push_back(InFlight { ids, work });
+                    }
+                }
+            },
+        }
+    }
+    if let Some(status) = ending {
+        let _ = results.send(Err(status)).await;
+    }
+}
+
+/// Send a finished batch's results; false when the client has gone.
+async fn deliver(
+    results: &Results,
+    ids: Vec<String>,
+    done: Result<Result<Vec<EventResult>, Status>, tokio::task::JoinError>,
+) -> bool {
+    let evaluated = match done {
+        Ok(Ok(evaluated)) => evaluated,
+        failed => {
+            let status = match failed {
+                Ok(Err(status)) => status,
+                Err(e) => Status::internal(format!("evaluation task failed: {e}")),
+                Ok(Ok(_)) => unreachable!("matched above"),
+            };
+            let _ = results.send(Err(status)).await;
+            return false;
+        }
+    };
+    for (event_id, result) in ids.into_iter().zip(evaluated) {
+        let result = match result {
+            Ok(response) => v1::evaluate_stream_response::Result::Evaluated(response),
+            Err(error) => v1::evaluate_stream_response::Result::Error(v1::EventError {
+                code: tonic::Code::InvalidArgument as i32,
+                field: error.field,
+                message: error.message,
+            }),
+        };
+        let response = v1::EvaluateStreamResponse {
+            event_id,
+            result: Some(result),
+        };
+        if results.send(Ok(response)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
