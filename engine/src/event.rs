@@ -168,7 +168,7 @@ impl Event {
                 format!("{} ms is before the Unix epoch", self.occurred_at_ms),
             ));
         }
-        crate::manifest::check_name("event kind", &self.kind).map_err(|m| invalid("kind", m))?;
+        check_name("event kind", &self.kind).map_err(|m| invalid("kind", m))?;
         check_id(&self.actor.id).map_err(|m| invalid("actor.id", m))?;
         if let Some(target) = &self.target {
             check_id(&target.id).map_err(|m| invalid("target.id", m))?;
@@ -184,8 +184,7 @@ impl Event {
         }
         for (index, (name, _)) in self.attributes.iter().enumerate() {
             let field = || format!("attributes[{name:?}]");
-            crate::manifest::check_name("attribute name", name)
-                .map_err(|m| invalid(&field(), m))?;
+            check_name("attribute name", name).map_err(|m| invalid(&field(), m))?;
             if self.attributes[..index].iter().any(|(n, _)| n == name) {
                 return Err(invalid(
                     &field(),
@@ -195,6 +194,14 @@ impl Event {
         }
         Ok(())
     }
+}
+
+/// A kind or attribute name: an empty one is simply missing.
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    crate::manifest::check_name(what, name)
 }
 
 fn check_id(id: &str) -> Result<(), String> {

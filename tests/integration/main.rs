@@ -2,8 +2,11 @@
 
 mod common;
 mod example_rules;
+mod grpc;
+mod grpc_errors;
 mod grpc_server;
 mod hostile;
+mod interop;
 mod isolation;
 mod isolation_props;
 mod pipeline;

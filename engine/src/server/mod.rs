@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{self, v1};
 use crate::decision_log::DecisionLog;
@@ -126,9 +125,11 @@ pub async fn serve(
             .await;
         let _ = stop.send(true);
     };
+    // Small responses must leave at once: without TCP_NODELAY a reply
+    // waits for the client's delayed acknowledgement (tens of ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(options.max_concurrent_streams)
-        .tcp_nodelay(true)
         .layer(tower::util::MapResponseLayer::new(
             limits::oversized_response,
         ))
@@ -136,7 +137,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(enforcement)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(incoming, signal);
     // Calls get `shutdown_grace` from the signal to finish; a client that
     // holds a call open longer is cut off rather than holding the process.
     let grace = async {
