@@ -126,6 +126,8 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
+    /// The key whose value is wrong, when one is (`workers`).
+    key: Option<&'static str>,
 }
 
 impl ConfigError {
@@ -134,8 +136,21 @@ impl ConfigError {
             origin: origin.into(),
             line: None,
             message: message.into(),
+            key: None,
         }
     }
+}
+
+/// The line a key is set on (the first line starting `key =`), for values
+/// that parse but are refused after.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|index| index + 1)
 }
 
 impl ServeConfig {
@@ -165,11 +180,13 @@ impl ServeConfig {
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
         let config: ServeConfig = toml::from_str(text).map_err(|e| ConfigError {
-            origin: "config".into(),
             line: e.span().map(|span| line_of(span.start)),
-            message: e.message().trim().to_string(),
+            ..ConfigError::new("config", e.message().trim())
         })?;
-        config.check("config")?;
+        config.check("config").map_err(|mut e| {
+            e.line = e.key.and_then(|key| line_of_key(text, key));
+            e
+        })?;
         Ok(config)
     }
 
@@ -177,11 +194,14 @@ impl ServeConfig {
     /// they came from in the error.
     pub fn check(&self, origin: &str) -> Result<(), ConfigError> {
         let limits = &self.limits;
-        let bad =
-            |key: &str, message: String| ConfigError::new(origin, format!("{key}: {message}"));
+        let bad = |table: &str, key: &'static str, message: String| ConfigError {
+            key: Some(key),
+            ..ConfigError::new(origin, format!("{table}.{key}: {message}"))
+        };
         if !MESSAGE_BYTES_RANGE.contains(&limits.max_message_bytes) {
             return Err(bad(
-                "limits.max_message_bytes",
+                "limits",
+                "max_message_bytes",
                 format!(
                     "{} is outside {}..={}",
                     limits.max_message_bytes,
@@ -190,26 +210,28 @@ impl ServeConfig {
                 ),
             ));
         }
-        if limits.max_concurrent_streams == 0 {
-            return Err(bad(
-                "limits.max_concurrent_streams",
-                "must be at least 1".into(),
-            ));
-        }
-        if limits.workers == Some(0) {
-            return Err(bad("limits.workers", "must be at least 1".into()));
-        }
-        if limits.decision_log_capacity == 0 {
-            return Err(bad(
-                "limits.decision_log_capacity",
-                "must be at least 1".into(),
-            ));
-        }
-        if self.state.idempotency_max_remembered == 0 {
-            return Err(bad(
-                "state.idempotency_max_remembered",
-                "must be at least 1".into(),
-            ));
+        let at_least_one = [
+            (
+                "limits",
+                "max_concurrent_streams",
+                limits.max_concurrent_streams as usize,
+            ),
+            ("limits", "workers", limits.workers.unwrap_or(1)),
+            (
+                "limits",
+                "decision_log_capacity",
+                limits.decision_log_capacity,
+            ),
+            (
+                "state",
+                "idempotency_max_remembered",
+                self.state.idempotency_max_remembered,
+            ),
+        ];
+        for (table, key, value) in at_least_one {
+            if value == 0 {
+                return Err(bad(table, key, "must be at least 1".into()));
+            }
         }
         Ok(())
     }
@@ -269,4 +291,102 @@ pub fn load_rule_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<Arc<dyn Rule>>
             Ok(Arc::new(rule) as Arc<dyn Rule>)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        assert_eq!(ServeConfig::parse("").unwrap(), ServeConfig::default());
+        assert_eq!(ServeConfig::default().listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let config = ServeConfig::parse(
+            r#"
+listen = "0.0.0.0:6000"
+plugin_dir = "rules"
+policy = "policy.toml"
+
+[limits]
+max_message_bytes = 65536
+max_concurrent_streams = 10
+workers = 3
+decision_log_capacity = 1000
+shutdown_grace_seconds = 5
+
+[state]
+lateness_seconds = 60
+idempotency_window_seconds = 120
+idempotency_max_remembered = 5000
+max_future_skew_seconds = 0
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        let server = config.server_options();
+        assert_eq!(
+            (
+                server.max_message_bytes,
+                server.max_concurrent_streams,
+                server.workers
+            ),
+            (65536, 10, 3)
+        );
+        assert_eq!(server.shutdown_grace, Duration::from_secs(5));
+        let pipeline = config.pipeline_options();
+        assert_eq!(pipeline.lateness_seconds, 60);
+        assert_eq!(pipeline.idempotency_retention_ms, 120_000);
+        assert_eq!(pipeline.idempotency_max_remembered, 5000);
+        assert_eq!(pipeline.max_future_skew_ms, None);
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_line() {
+        let cases = [
+            (
+                "listen = \"nowhere\"",
+                "config line 1: invalid socket address syntax",
+            ),
+            ("\n\nlisten = 5", "config line 3:"),
+            (
+                "[limits]\nworkerz = 2",
+                "config line 2: unknown field `workerz`",
+            ),
+            (
+                "[limits]\nworkers = 0",
+                "config line 2: limits.workers: must be at least 1",
+            ),
+            (
+                "[limits]\n\nmax_message_bytes = 10",
+                "config line 3: limits.max_message_bytes: 10 is outside 1024..=268435456",
+            ),
+            ("[limits]\nworkers = -1", "config line 2:"),
+        ];
+        for (text, expected) in cases {
+            let error = ServeConfig::parse(text).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_file_s_directory() {
+        let dir = std::env::temp_dir().join(format!("enforcer-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("enforcer.toml");
+        std::fs::write(
+            &file,
+            "plugin_dir = \"rules\"\npolicy = \"/abs/policy.toml\"\n",
+        )
+        .unwrap();
+        let config = ServeConfig::load(&file).unwrap();
+        assert_eq!(config.plugin_dir, Some(dir.join("rules")));
+        assert_eq!(config.policy, Some(PathBuf::from("/abs/policy.toml")));
+        let missing = ServeConfig::load(&dir.join("missing.toml")).unwrap_err();
+        assert!(missing.to_string().contains("cannot read it"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -277,3 +277,101 @@ fn entities_of(decision: &Decision) -> Vec<&Entity> {
     }
     entities
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Outcome;
+    use crate::event::Event;
+    use crate::verdict::Severity;
+
+    fn decision(id: &str, actor: &str, at_ms: i64) -> Arc<Decision> {
+        Arc::new(Decision {
+            id: Decision::id_for(id),
+            event: Arc::new(Event::new(
+                id,
+                "message.sent",
+                at_ms,
+                Entity::account(actor),
+            )),
+            outcome: Outcome {
+                severity: Severity::Allow,
+                score: 0.0,
+                actions: Vec::new(),
+            },
+            rules: Vec::new(),
+            label_changes: Vec::new(),
+            shadow: None,
+            policy_version: "test".into(),
+        })
+    }
+
+    fn sequences(logged: &[Logged]) -> Vec<u64> {
+        logged.iter().map(|l| l.sequence).collect()
+    }
+
+    #[test]
+    fn a_full_log_drops_its_oldest_from_every_index() {
+        let log = DecisionLog::new(3);
+        for i in 0..5 {
+            assert_eq!(log.append(decision(&format!("e{i}"), "a", i)), i as u64 + 1);
+        }
+        assert_eq!(log.len(), 3);
+        assert!(log.get("dec-e1").is_none());
+        assert_eq!(log.get("dec-e2").unwrap().sequence, 3);
+        let page = log.list(&Entity::account("a"), i64::MIN, i64::MAX, 10, None);
+        assert_eq!(sequences(&page.decisions), [5, 4, 3]);
+        assert_eq!(
+            log.read_after(1, 10).unwrap_err(),
+            Gap {
+                after: 1,
+                oldest_kept: 3
+            }
+        );
+        assert_eq!(sequences(&log.read_after(2, 10).unwrap()), [3, 4, 5]);
+        assert_eq!(sequences(&log.read_after(3, 1).unwrap()), [4]);
+        assert!(log.read_after(5, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn dropping_an_entity_s_last_decision_forgets_the_entity() {
+        let log = DecisionLog::new(1);
+        log.append(decision("x", "first", 0));
+        log.append(decision("y", "second", 0));
+        let inner = log.inner.read().unwrap();
+        assert_eq!(inner.by_entity.len(), 1);
+        assert_eq!(inner.by_id.len(), 1);
+    }
+
+    #[test]
+    fn pages_cover_a_range_once_even_with_equal_times() {
+        let log = DecisionLog::new(100);
+        // Three decisions share each time.
+        for i in 0..30 {
+            log.append(decision(&format!("e{i}"), "a", (i / 3) as i64));
+        }
+        let mut seen = Vec::new();
+        let mut position = None;
+        loop {
+            let page = log.list(&Entity::account("a"), 2, 8, 4, position);
+            seen.extend(sequences(&page.decisions));
+            match page.next {
+                Some(next) => position = Some(next),
+                None => break,
+            }
+        }
+        // Times 2..8 exclusive are events 6..24, newest first.
+        assert_eq!(seen, (7..=24).rev().collect::<Vec<u64>>());
+        // An empty or inverted range is empty, not a panic.
+        assert!(
+            log.list(&Entity::account("a"), 5, 5, 4, None)
+                .decisions
+                .is_empty()
+        );
+        assert!(
+            log.list(&Entity::account("a"), 9, 1, 4, None)
+                .decisions
+                .is_empty()
+        );
+    }
+}

@@ -1,5 +1,6 @@
-//! The `enforcer` binary as a user runs it: the quick start's demo, and a
-//! policy mistake reported with its line.
+//! The `enforcer` binary as a user runs it: the quick start's demo, the
+//! server on its embedded defaults, and mistakes in a policy or in the
+//! server's settings reported with where they are.
 
 use std::process::Command;
 
@@ -69,4 +70,118 @@ fn a_bad_policy_is_refused_with_its_line() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `enforcer serve` with no configuration: the example rules on a free
+/// port, a real call answered, and a clean stop on SIGTERM.
+#[test]
+fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_enforcer"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("ENFORCER_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start enforcer serve");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut printed = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = server.kill();
+            panic!("serve exited before listening:\n{printed}");
+        }
+        printed.push_str(&line);
+        if let Some(rest) = line.strip_prefix("enforcer listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(printed.contains("mass-forwarding"), "{printed}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let decision = runtime.block_on(async {
+        use enforcer::api::v1;
+        let mut client =
+            v1::enforcement_client::EnforcementClient::connect(format!("http://{addr}"))
+                .await
+                .expect("connect");
+        let event = enforcer::event::Event::new(
+            "cli-1",
+            "message.forwarded",
+            1_764_000_000_000,
+            enforcer::event::Entity::account("forwarder"),
+        )
+        .with("chat_count", enforcer::event::Value::Int(60));
+        client
+            .evaluate(v1::EvaluateRequest {
+                event: Some(enforcer::api::event_to_proto(&event)),
+            })
+            .await
+            .expect("evaluate")
+            .into_inner()
+            .decision
+            .unwrap()
+    });
+    assert_eq!(decision.id, "dec-cli-1");
+    assert_eq!(
+        decision.outcome.unwrap().severity,
+        enforcer::api::v1::Severity::Limit as i32
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(killed.success());
+    let status = server.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    assert!(rest.contains("enforcer stopped"), "{rest}");
+}
+
+#[test]
+fn serve_refuses_bad_settings_saying_which_and_why() {
+    let dir = std::env::temp_dir().join(format!("enforcer-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("enforcer.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\n[limits]\nworkers = 0\n").unwrap();
+    let config = config.to_str().unwrap();
+    let missing = dir.join("missing");
+    let missing = missing.to_str().unwrap();
+
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["serve", "--config", config],
+            "line 3: limits.workers: must be at least 1",
+        ),
+        (&["serve", "--workers", "0"], "--workers"),
+        (&["serve", "--listen", "nowhere"], "invalid socket address"),
+        (
+            &["serve", "--listen", "127.0.0.1:0", "--plugin-dir", missing],
+            "cannot read it",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = enforcer(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} started");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // The environment is read too (clap names the flag it stands for).
+    let output = Command::new(env!("CARGO_BIN_EXE_enforcer"))
+        .args(["serve"])
+        .env("ENFORCER_WORKERS", "zero")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'zero' for '--workers"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
