@@ -145,7 +145,7 @@ fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
 
 #[test]
 fn serve_refuses_bad_settings_saying_which_and_why() {
-    let dir = std::env::temp_dir().join(format!("enforcer-cli-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("enforcer-cli-settings-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("enforcer.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\n[limits]\nworkers = 0\n").unwrap();
