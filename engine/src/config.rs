@@ -303,6 +303,14 @@ mod tests {
         assert_eq!(ServeConfig::default().listen.to_string(), DEFAULT_LISTEN);
     }
 
+    /// The documented example states the defaults, so it cannot drift
+    /// from them unnoticed.
+    #[test]
+    fn the_example_file_states_the_defaults() {
+        let example = ServeConfig::parse(include_str!("../enforcer.example.toml")).unwrap();
+        assert_eq!(example, ServeConfig::default());
+    }
+
     #[test]
     fn every_key_is_read() {
         let config = ServeConfig::parse(
