@@ -11,7 +11,12 @@
 //!   subscribe to its kind.
 //! * [`event`], [`verdict`], [`manifest`]: the engine's own types for what
 //!   goes into and comes out of a rule.
-//! * [`state`]: what rules may read of the engine's state.
+//! * [`state`]: behaviour state (counters, labels, hash banks) by event time.
+//! * [`policy`], [`combine`], [`decision`], [`pipeline`]: from verdicts to
+//!   one explained decision per event, with idempotency and shadow rules.
+//! * [`decision_log`]: decisions numbered and kept for lookups and watchers.
+//! * [`api`], [`server`], [`config`]: the gRPC data plane and `enforcer
+//!   serve`'s configuration.
 //! * [`examples`]: the example rules, built into the engine.
 
 pub mod api;
