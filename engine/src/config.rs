@@ -58,6 +58,11 @@ pub struct Limits {
     pub decision_log_capacity: usize,
     /// Seconds calls get to finish at shutdown.
     pub shutdown_grace_seconds: u64,
+    /// Most events of one `EvaluateStream` evaluated as one batch.
+    pub stream_batch_events: usize,
+    /// Batches of one stream evaluated at once; 1 evaluates each stream's
+    /// events strictly in order.
+    pub stream_batches_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -69,6 +74,8 @@ impl Default for Limits {
             workers: None,
             decision_log_capacity: crate::decision_log::DEFAULT_CAPACITY,
             shutdown_grace_seconds: server.shutdown_grace.as_secs(),
+            stream_batch_events: server.stream_batch,
+            stream_batches_in_flight: server.stream_batches_in_flight,
         }
     }
 }
@@ -244,7 +251,8 @@ impl ServeConfig {
             max_concurrent_streams: self.limits.max_concurrent_streams,
             workers: self.limits.workers.unwrap_or(defaults.workers),
             shutdown_grace: Duration::from_secs(self.limits.shutdown_grace_seconds),
-            ..defaults
+            stream_batch: self.limits.stream_batch_events,
+            stream_batches_in_flight: self.limits.stream_batches_in_flight,
         }
     }
 
@@ -325,6 +333,8 @@ max_concurrent_streams = 10
 workers = 3
 decision_log_capacity = 1000
 shutdown_grace_seconds = 5
+stream_batch_events = 32
+stream_batches_in_flight = 1
 
 [state]
 lateness_seconds = 60
@@ -345,6 +355,10 @@ max_future_skew_seconds = 0
             (65536, 10, 3)
         );
         assert_eq!(server.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(
+            (server.stream_batch, server.stream_batches_in_flight),
+            (32, 1)
+        );
         let pipeline = config.pipeline_options();
         assert_eq!(pipeline.lateness_seconds, 60);
         assert_eq!(pipeline.idempotency_retention_ms, 120_000);

@@ -3,6 +3,7 @@
 
 use super::v1;
 use crate::event::{Entity, EntityKind, Event, InvalidEvent, Value};
+use crate::verdict::{Action, Severity};
 
 /// A request field the engine cannot use, and why.
 pub type FieldError = InvalidEvent;
@@ -111,5 +112,29 @@ fn value_from_proto(value: v1::Value) -> Result<Value, String> {
         Kind::BoolList(v) => Value::BoolList(v.values),
         Kind::TextList(v) => Value::TextList(v.values),
         Kind::BytesList(v) => Value::BytesList(v.values),
+    })
+}
+
+/// The engine's action for a wire action type; `None` for unspecified or
+/// unknown values.
+pub fn action_from_proto(value: i32) -> Option<Action> {
+    Some(match v1::ActionType::try_from(value).ok()? {
+        v1::ActionType::Unspecified => return None,
+        v1::ActionType::BlockAccount => Action::BlockAccount,
+        v1::ActionType::BanGroup => Action::BanGroup,
+        v1::ActionType::LimitForwarding => Action::LimitForwarding,
+        v1::ActionType::RemoveMedia => Action::RemoveMedia,
+        v1::ActionType::ReportToClearinghouse => Action::ReportToClearinghouse,
+    })
+}
+
+/// The engine's severity for a wire severity, unspecified meaning allow
+/// (no minimum); `None` for unknown values.
+pub fn severity_from_proto(value: i32) -> Option<Severity> {
+    Some(match v1::Severity::try_from(value).ok()? {
+        v1::Severity::Unspecified | v1::Severity::Allow => Severity::Allow,
+        v1::Severity::Review => Severity::Review,
+        v1::Severity::Limit => Severity::Limit,
+        v1::Severity::Block => Severity::Block,
     })
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
-use crate::api::{self, v1};
+use crate::api::{self, action_from_proto, severity_from_proto, v1};
 use crate::decision::Decision;
 use crate::decision_log::DecisionLog;
 use crate::verdict::{Action, Severity};
@@ -130,25 +130,4 @@ fn gap_status(gap: crate::decision_log::Gap) -> Status {
     Status::out_of_range(format!(
         "after_sequence: {gap}; decisions in between were dropped from the log"
     ))
-}
-
-fn action_from_proto(value: i32) -> Option<Action> {
-    Some(match v1::ActionType::try_from(value).ok()? {
-        v1::ActionType::Unspecified => return None,
-        v1::ActionType::BlockAccount => Action::BlockAccount,
-        v1::ActionType::BanGroup => Action::BanGroup,
-        v1::ActionType::LimitForwarding => Action::LimitForwarding,
-        v1::ActionType::RemoveMedia => Action::RemoveMedia,
-        v1::ActionType::ReportToClearinghouse => Action::ReportToClearinghouse,
-    })
-}
-
-/// Unspecified means no minimum.
-fn severity_from_proto(value: i32) -> Option<Severity> {
-    Some(match v1::Severity::try_from(value).ok()? {
-        v1::Severity::Unspecified | v1::Severity::Allow => Severity::Allow,
-        v1::Severity::Review => Severity::Review,
-        v1::Severity::Limit => Severity::Limit,
-        v1::Severity::Block => Severity::Block,
-    })
 }
