@@ -160,6 +160,25 @@ impl Decision {
         format!("dec-{event_id}")
     }
 
+    /// A decision that allows `event` with no rule involved, for tests of
+    /// what stores decisions.
+    #[cfg(test)]
+    pub(crate) fn allowing(event: Event) -> Arc<Decision> {
+        Arc::new(Decision {
+            id: Decision::id_for(&event.id),
+            event: Arc::new(event),
+            outcome: Outcome {
+                severity: Severity::Allow,
+                score: 0.0,
+                actions: Vec::new(),
+            },
+            rules: Vec::new(),
+            label_changes: Vec::new(),
+            shadow: None,
+            policy_version: Arc::from("test"),
+        })
+    }
+
     /// The rules that fired (said more than allow), live or shadow.
     pub fn fired(&self) -> impl Iterator<Item = &RuleReport> {
         self.rules.iter().filter(|r| r.fired())

@@ -281,29 +281,15 @@ fn entities_of(decision: &Decision) -> Vec<&Entity> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::Outcome;
     use crate::event::Event;
-    use crate::verdict::Severity;
 
     fn decision(id: &str, actor: &str, at_ms: i64) -> Arc<Decision> {
-        Arc::new(Decision {
-            id: Decision::id_for(id),
-            event: Arc::new(Event::new(
-                id,
-                "message.sent",
-                at_ms,
-                Entity::account(actor),
-            )),
-            outcome: Outcome {
-                severity: Severity::Allow,
-                score: 0.0,
-                actions: Vec::new(),
-            },
-            rules: Vec::new(),
-            label_changes: Vec::new(),
-            shadow: None,
-            policy_version: "test".into(),
-        })
+        Decision::allowing(Event::new(
+            id,
+            "message.sent",
+            at_ms,
+            Entity::account(actor),
+        ))
     }
 
     fn sequences(logged: &[Logged]) -> Vec<u64> {

@@ -203,24 +203,10 @@ impl SeenEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::Outcome;
     use crate::event::{Entity, Event};
-    use crate::verdict::Severity;
 
     fn decision(id: &str) -> Arc<Decision> {
-        Arc::new(Decision {
-            id: Decision::id_for(id),
-            event: Arc::new(Event::new(id, "message.sent", 0, Entity::account("a"))),
-            outcome: Outcome {
-                severity: Severity::Allow,
-                score: 0.0,
-                actions: Vec::new(),
-            },
-            rules: Vec::new(),
-            label_changes: Vec::new(),
-            shadow: None,
-            policy_version: Arc::from("test"),
-        })
+        Decision::allowing(Event::new(id, "message.sent", 0, Entity::account("a")))
     }
 
     #[test]
