@@ -11,8 +11,10 @@
 //! ahead. Durable storage of the log is separate work; this one lives as
 //! long as the process.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
+
+use foldhash::fast::RandomState;
 
 use crate::decision::Decision;
 use crate::event::Entity;
@@ -73,10 +75,11 @@ struct Inner {
     /// The sequence of `entries[0]`.
     first: u64,
     entries: VecDeque<Arc<Decision>>,
-    by_id: HashMap<String, u64>,
-    /// Per entity (actor, target, or the entity of an action), its
-    /// decisions by (event time, sequence).
-    by_entity: HashMap<Entity, BTreeSet<(i64, u64)>>,
+    by_id: HashMap<String, u64, RandomState>,
+    /// Per entity (actor, target, or the entity of an action), the
+    /// sequences of its decisions in log order: appending and dropping
+    /// touch only the ends; listings sort by event time when asked.
+    by_entity: HashMap<Entity, VecDeque<u64>, RandomState>,
 }
 
 impl DecisionLog {
@@ -95,24 +98,23 @@ impl DecisionLog {
     /// Log a decision and return its sequence. The oldest decision is
     /// dropped when the log is full.
     pub fn append(&self, decision: Arc<Decision>) -> u64 {
+        let mut sequences = self.append_all([decision]);
+        sequences.pop().expect("one decision in, one sequence out")
+    }
+
+    /// Log decisions in order under one lock, and return their sequences.
+    pub fn append_all(&self, decisions: impl IntoIterator<Item = Arc<Decision>>) -> Vec<u64> {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.entries.len() == self.capacity {
-            inner.drop_oldest();
+        let sequences: Vec<u64> = decisions
+            .into_iter()
+            .map(|decision| inner.push(decision, self.capacity))
+            .collect();
+        if let Some(&last) = sequences.last() {
+            // Published under the lock, so the watch value never runs
+            // ahead of or behind what readers can see.
+            self.last.send_replace(last);
         }
-        let sequence = inner.first + inner.entries.len() as u64;
-        inner.by_id.insert(decision.id.clone(), sequence);
-        for entity in entities_of(&decision) {
-            inner
-                .by_entity
-                .entry(entity.clone())
-                .or_default()
-                .insert((decision.event.occurred_at_ms, sequence));
-        }
-        inner.entries.push_back(decision);
-        // Published under the lock, so the watch value never runs
-        // ahead of or behind what readers can see.
-        self.last.send_replace(sequence);
-        sequence
+        sequences
     }
 
     /// The decision with this id, if it is still kept.
@@ -185,39 +187,40 @@ impl DecisionLog {
         position: Option<ListPosition>,
     ) -> Page {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        let Some(keys) = inner.by_entity.get(entity) else {
+        let Some(sequences) = inner.by_entity.get(entity) else {
             return Page {
                 decisions: Vec::new(),
                 next: None,
             };
         };
-        // Newest first: walk backwards from the end of the range, or from
-        // the position (exclusive). Sequences start at 1, so `(t, 0)` sorts
-        // before every decision at time `t`.
+        // Sequences start at 1, so `(t, 0)` sorts before every decision at
+        // time `t`: the range is `[(from, 0), end)`, newest first.
         let start = (from_ms, 0);
         let mut end = (to_ms, 0);
         if let Some(p) = position {
             end = end.min((p.occurred_at_ms, p.sequence));
         }
-        if start >= end {
-            return Page {
-                decisions: Vec::new(),
-                next: None,
-            };
-        }
-        let mut matching = keys.range(start..end).rev();
+        let mut matching: Vec<(i64, u64)> = sequences
+            .iter()
+            .filter_map(|&sequence| {
+                let key = (inner.at(sequence)?.event.occurred_at_ms, sequence);
+                (start <= key && key < end).then_some(key)
+            })
+            .collect();
+        matching.sort_unstable_by(|a, b| b.cmp(a));
+        let more = matching.len() > limit;
         let decisions: Vec<Logged> = matching
-            .by_ref()
+            .into_iter()
             .take(limit)
-            .filter_map(|&(_, sequence)| {
+            .filter_map(|(_, sequence)| {
                 inner.at(sequence).map(|decision| Logged {
                     sequence,
                     decision: decision.clone(),
                 })
             })
             .collect();
-        let next = match (matching.next(), decisions.last()) {
-            (Some(_), Some(last)) => Some(ListPosition {
+        let next = match decisions.last() {
+            Some(last) if more => Some(ListPosition {
                 occurred_at_ms: last.decision.event.occurred_at_ms,
                 sequence: last.sequence,
             }),
@@ -233,6 +236,26 @@ impl Inner {
         self.entries.get(usize::try_from(index).ok()?)
     }
 
+    /// Append one decision, dropping the oldest first if the log is full.
+    fn push(&mut self, decision: Arc<Decision>, capacity: usize) -> u64 {
+        if self.entries.len() >= capacity {
+            self.drop_oldest();
+        }
+        let sequence = self.first + self.entries.len() as u64;
+        self.by_id.insert(decision.id.clone(), sequence);
+        for entity in entities_of(&decision) {
+            match self.by_entity.get_mut(entity) {
+                Some(sequences) => sequences.push_back(sequence),
+                None => {
+                    self.by_entity
+                        .insert(entity.clone(), VecDeque::from([sequence]));
+                }
+            }
+        }
+        self.entries.push_back(decision);
+        sequence
+    }
+
     fn drop_oldest(&mut self) {
         let Some(oldest) = self.entries.pop_front() else {
             return;
@@ -245,9 +268,13 @@ impl Inner {
             self.by_id.remove(&oldest.id);
         }
         for entity in entities_of(&oldest) {
-            if let Some(keys) = self.by_entity.get_mut(entity) {
-                keys.remove(&(oldest.event.occurred_at_ms, sequence));
-                if keys.is_empty() {
+            if let Some(sequences) = self.by_entity.get_mut(entity) {
+                // Sequences are appended and dropped in order: the oldest
+                // decision is at the front of each of its entities' lists.
+                if sequences.front() == Some(&sequence) {
+                    sequences.pop_front();
+                }
+                if sequences.is_empty() {
                     self.by_entity.remove(entity);
                 }
             }

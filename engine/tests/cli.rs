@@ -118,6 +118,7 @@ fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
         client
             .evaluate(v1::EvaluateRequest {
                 event: Some(enforcer::api::event_to_proto(&event)),
+                ..Default::default()
             })
             .await
             .expect("evaluate")

@@ -169,7 +169,10 @@ impl Story {
 async fn evaluate(client: &mut EnforcementClient<Channel>, event: v1::Event) -> anyhow::Result<()> {
     let target = event.target.as_ref().map_or("", |t| t.id.as_str());
     let summary = format!("{} {} -> {}", event.id, event.kind, target);
-    let request = v1::EvaluateRequest { event: Some(event) };
+    let request = v1::EvaluateRequest {
+        event: Some(event),
+        ..Default::default()
+    };
     let response = client
         .evaluate(request)
         .await

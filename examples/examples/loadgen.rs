@@ -45,6 +45,8 @@ use futures_util::Stream;
 use hdrhistogram::Histogram;
 use tokio::sync::{Semaphore, mpsc};
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 /// The allocator the `enforcer` server uses, for the in-process server
 /// and for the client alike.
@@ -94,6 +96,10 @@ struct Args {
     /// Minutes of traffic per round.
     #[arg(long, default_value_t = 60)]
     minutes: u64,
+    /// Ask for compact decisions (`DECISION_VIEW_COMPACT`: no event echoed
+    /// back, only the rules that fired or failed) instead of whole ones.
+    #[arg(long)]
+    compact: bool,
     /// No progress line on stderr.
     #[arg(long)]
     quiet: bool,
@@ -108,6 +114,10 @@ enum Mode {
     Stream,
     /// `Evaluate` at a fixed offered rate: latency.
     Unary,
+    /// `grpc.health.v1.Health/Check` at a fixed offered rate, measured as
+    /// `unary` is: the floor that the transport and this machine set, the
+    /// baseline for `unary`'s figures.
+    Health,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -124,10 +134,20 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(async {
-        let clients = connect(&addr, args.connections).await?;
+        let channels = connect(&addr, args.connections).await?;
+        let clients = channels
+            .iter()
+            .map(|channel| {
+                EnforcementClient::new(channel.clone()).max_decoding_message_size(64 << 20)
+            })
+            .collect();
         match args.mode {
             Mode::Stream => run_stream(&args, clients, replay).await,
-            Mode::Unary => run_unary(&args, clients, replay).await,
+            Mode::Unary => run_unary(&args, clients, None, replay).await,
+            Mode::Health => {
+                let health = channels.into_iter().map(HealthClient::new).collect();
+                run_unary(&args, clients, Some(health), replay).await
+            }
         }
     })?;
     let placement = if args.spawn_server {
@@ -160,7 +180,7 @@ fn check(args: &Args) -> anyhow::Result<()> {
         args.warmup.is_finite() && args.warmup >= 0.0,
         "--warmup must be 0 or more"
     );
-    if args.mode == Mode::Unary && args.events.is_some() {
+    if args.mode != Mode::Stream && args.events.is_some() {
         bail!("--events is for stream mode; unary mode runs for --seconds at --rate");
     }
     if args.events.is_some() && args.seconds.is_some() {
@@ -179,7 +199,7 @@ fn with_scheme(addr: &str) -> String {
 }
 
 /// One client per connection: a tonic channel is one HTTP/2 connection.
-async fn connect(addr: &str, connections: u32) -> anyhow::Result<Vec<EnforcementClient<Channel>>> {
+async fn connect(addr: &str, connections: u32) -> anyhow::Result<Vec<Channel>> {
     let mut clients = Vec::new();
     for _ in 0..connections {
         let channel = Channel::from_shared(addr.to_string())
@@ -187,7 +207,7 @@ async fn connect(addr: &str, connections: u32) -> anyhow::Result<Vec<Enforcement
             .connect()
             .await
             .with_context(|| format!("cannot connect to {addr}: is `enforcer serve` running?"))?;
-        clients.push(EnforcementClient::new(channel).max_decoding_message_size(64 << 20));
+        clients.push(channel);
     }
     Ok(clients)
 }
@@ -207,6 +227,8 @@ struct Replay {
     /// Distinguishes this run's ids from an earlier run's against the same
     /// server, which would otherwise be answered as retries.
     run: String,
+    /// The decision view every request asks for.
+    view: v1::DecisionView,
 }
 
 impl Replay {
@@ -252,11 +274,24 @@ impl Replay {
             span_ms,
             rounds,
             run: format!("{now_ms:x}"),
+            view: if args.compact {
+                v1::DecisionView::Compact
+            } else {
+                v1::DecisionView::Full
+            },
         })
     }
 
     fn len(&self) -> u64 {
         self.events.len() as u64
+    }
+
+    /// A request for `event` in this run's view.
+    fn request(&self, event: v1::Event) -> v1::EvaluateRequest {
+        v1::EvaluateRequest {
+            event: Some(event),
+            view: self.view.into(),
+        }
     }
 
     /// The `index`th event of the endless replay, or `None` once it would
@@ -406,7 +441,7 @@ impl Feed {
             return None;
         };
         counters.sent.fetch_add(1, Relaxed);
-        Some(v1::EvaluateRequest { event: Some(event) })
+        Some(self.replay.request(event))
     }
 }
 
@@ -561,6 +596,7 @@ struct Completion {
 async fn run_unary(
     args: &Args,
     clients: Vec<EnforcementClient<Channel>>,
+    health: Option<Vec<HealthClient<Channel>>>,
     replay: Replay,
 ) -> anyhow::Result<Report> {
     let rate = args.rate.unwrap_or(5_000.0);
@@ -579,6 +615,7 @@ async fn run_unary(
 
     let schedule = Schedule {
         clients,
+        health,
         replay,
         counters: counters.clone(),
         outstanding: Arc::new(Semaphore::new(args.concurrency as usize)),
@@ -603,6 +640,8 @@ async fn run_unary(
 /// The open-loop schedule of unary calls.
 struct Schedule {
     clients: Vec<EnforcementClient<Channel>>,
+    /// Health clients instead, in `--mode health`.
+    health: Option<Vec<HealthClient<Channel>>>,
     replay: Replay,
     counters: Arc<Counters>,
     outstanding: Arc<Semaphore>,
@@ -631,14 +670,27 @@ impl Schedule {
             let permit = runtime.block_on(self.outstanding.clone().acquire_owned())?;
             let mut client = self.clients[index as usize % self.clients.len()].clone();
             let done = done.clone();
+            let request = self.replay.request(event);
+            let health = self
+                .health
+                .as_ref()
+                .map(|health| health[index as usize % health.len()].clone());
             self.counters.sent.fetch_add(1, Relaxed);
             runtime.spawn(async move {
                 let sent = Instant::now();
-                let outcome = client
-                    .evaluate(v1::EvaluateRequest { event: Some(event) })
-                    .await;
+                let outcome = match health {
+                    Some(mut health) => health
+                        .check(HealthCheckRequest {
+                            service: "enforcement.v1.Enforcement".into(),
+                        })
+                        .await
+                        .map(|_| false),
+                    None => client
+                        .evaluate(request)
+                        .await
+                        .map(|response| response.into_inner().duplicate),
+                };
                 let finished = Instant::now();
-                let outcome = outcome.map(|response| response.into_inner().duplicate);
                 let _ = done.send(Completion {
                     scheduled,
                     sent,
@@ -890,8 +942,13 @@ impl UnaryReport {
     }
 
     fn print(&self, args: &Args) {
+        let call = if args.mode == Mode::Health {
+            "Health/Check (the transport's floor)"
+        } else {
+            "Evaluate"
+        };
         println!(
-            "Evaluate at an offered {} calls/s for {} s (after {} s warm-up), at most {} \
+            "{call} at an offered {} calls/s for {} s (after {} s warm-up), at most {} \
              outstanding, {} connection(s)",
             grouped(self.offered as u64),
             self.seconds,
@@ -918,7 +975,7 @@ impl UnaryReport {
 
     fn json(&self, args: &Args) -> serde_json::Value {
         let mut object = serde_json::json!({
-            "mode": "unary",
+            "mode": if args.mode == Mode::Health { "health" } else { "unary" },
             "offered_rate": self.offered,
             "seconds": self.seconds,
             "warmup_seconds": args.warmup,

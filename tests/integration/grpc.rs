@@ -82,11 +82,10 @@ async fn stream_events(
     client: &mut v1::enforcement_client::EnforcementClient<tonic::transport::Channel>,
     events: Vec<v1::Event>,
 ) -> Vec<v1::EvaluateStreamResponse> {
-    let requests = tokio_stream::iter(
-        events
-            .into_iter()
-            .map(|event| v1::EvaluateRequest { event: Some(event) }),
-    );
+    let requests = tokio_stream::iter(events.into_iter().map(|event| v1::EvaluateRequest {
+        event: Some(event),
+        ..Default::default()
+    }));
     let mut results = client
         .evaluate_stream(requests)
         .await
@@ -143,6 +142,7 @@ async fn simulated_traffic_is_decided_over_both_calls_as_in_process_and_matches_
                 let response = client
                     .evaluate(v1::EvaluateRequest {
                         event: Some(wire(&labelled.event)),
+                        ..Default::default()
                     })
                     .await
                     .unwrap_or_else(|s| panic!("{} refused: {s}", labelled.event.id))
@@ -220,6 +220,7 @@ async fn simulated_traffic_is_decided_over_both_calls_as_in_process_and_matches_
     let again = client
         .evaluate(v1::EvaluateRequest {
             event: Some(wire(&first.event)),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -273,6 +274,7 @@ async fn evaluate_all(
         let response = client
             .evaluate(v1::EvaluateRequest {
                 event: Some(wire(event)),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|s| panic!("{}: {s}", event.id))
@@ -604,6 +606,7 @@ async fn shutdown_answers_every_event_read_then_ends_streams_unavailable() {
         requests
             .send(v1::EvaluateRequest {
                 event: Some(wire(&event)),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -639,4 +642,63 @@ async fn shutdown_answers_every_event_read_then_ends_streams_unavailable() {
     for result in &answered {
         assert!(log.get(&format!("dec-{}", result.event_id)).is_some());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compact_decision_leaves_out_the_event_and_quiet_rules_and_the_log_keeps_all() {
+    let server = TestServer::start(PipelineOptions::default(), ServerOptions::default()).await;
+    let mut client = server.client().await;
+    let event = &forwards("compact", "c", 1, T0)[0];
+    let compact = client
+        .evaluate(v1::EvaluateRequest {
+            event: Some(wire(event)),
+            view: v1::DecisionView::Compact as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decision
+        .unwrap();
+    assert_eq!(compact.event, None);
+    let fired: Vec<&str> = compact.rules.iter().map(|r| r.rule.as_str()).collect();
+    assert_eq!(fired, ["mass-forwarding"]);
+    assert!(has_action(&compact, v1::ActionType::LimitForwarding));
+
+    let full = client
+        .get_decision(v1::GetDecisionRequest {
+            decision_id: compact.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(full.event, Some(wire(event)));
+    assert_eq!(full.rules, compact.rules);
+    assert_eq!(
+        (full.outcome, full.sequence, full.policy_version),
+        (compact.outcome, compact.sequence, compact.policy_version)
+    );
+
+    // An ordinary message: several rules subscribe, none fires; compact
+    // leaves all their reports out, the log keeps them.
+    let quiet = &messages("compact", "q", 1, T0)[0];
+    let compact = client
+        .evaluate(v1::EvaluateRequest {
+            event: Some(wire(quiet)),
+            view: v1::DecisionView::Compact as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decision
+        .unwrap();
+    assert!(compact.rules.is_empty(), "{:?}", compact.rules);
+    let full = client
+        .get_decision(v1::GetDecisionRequest {
+            decision_id: compact.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(full.rules.len() >= 2, "{:?}", full.rules);
+    server.shutdown().await;
 }

@@ -113,7 +113,10 @@ async fn malformed_events_are_refused_naming_the_field() {
     ];
     for (event, expected) in cases {
         let status = client
-            .evaluate(v1::EvaluateRequest { event })
+            .evaluate(v1::EvaluateRequest {
+                event,
+                ..Default::default()
+            })
             .await
             .expect_err(expected);
         assert_eq!(status.code(), Code::InvalidArgument, "{expected}: {status}");
@@ -130,6 +133,7 @@ async fn malformed_events_are_refused_naming_the_field() {
     let response = client
         .evaluate(v1::EvaluateRequest {
             event: Some(good("fine")),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -145,16 +149,22 @@ async fn a_bad_event_in_a_stream_gets_an_error_result_and_the_stream_goes_on() {
     let requests = vec![
         v1::EvaluateRequest {
             event: Some(good("first")),
+            ..Default::default()
         },
         v1::EvaluateRequest {
             event: broken(|e| {
                 e.id = "bad".into();
                 e.actor = None;
             }),
+            ..Default::default()
         },
-        v1::EvaluateRequest { event: None },
+        v1::EvaluateRequest {
+            event: None,
+            ..Default::default()
+        },
         v1::EvaluateRequest {
             event: Some(good("last")),
+            ..Default::default()
         },
     ];
     let results: Vec<v1::EvaluateStreamResponse> = client
@@ -202,6 +212,7 @@ async fn oversized_requests_are_resource_exhausted_on_both_calls() {
     let status = client
         .evaluate(v1::EvaluateRequest {
             event: Some(huge.clone()),
+            ..Default::default()
         })
         .await
         .expect_err("over the limit");
@@ -218,8 +229,12 @@ async fn oversized_requests_are_resource_exhausted_on_both_calls() {
     let requests = vec![
         v1::EvaluateRequest {
             event: Some(good("before")),
+            ..Default::default()
         },
-        v1::EvaluateRequest { event: Some(huge) },
+        v1::EvaluateRequest {
+            event: Some(huge),
+            ..Default::default()
+        },
     ];
     let mut results = client
         .evaluate_stream(tokio_stream::iter(requests))
@@ -242,6 +257,7 @@ async fn oversized_requests_are_resource_exhausted_on_both_calls() {
     client
         .evaluate(v1::EvaluateRequest {
             event: Some(good("after")),
+            ..Default::default()
         })
         .await
         .expect("still serving");

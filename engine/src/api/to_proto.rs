@@ -10,11 +10,26 @@ use crate::verdict::{Action, Severity};
 /// A decision as the API returns it, with its place in the decision log
 /// (0 when it is not logged).
 pub fn decision_to_proto(decision: &Decision, sequence: u64) -> v1::Decision {
+    decision_view_to_proto(decision, sequence, v1::DecisionView::Full)
+}
+
+/// A decision in the view a client asked for (see `DecisionView`).
+pub fn decision_view_to_proto(
+    decision: &Decision,
+    sequence: u64,
+    view: v1::DecisionView,
+) -> v1::Decision {
+    let compact = view == v1::DecisionView::Compact;
     v1::Decision {
         id: decision.id.clone(),
-        event: Some(event_to_proto(&decision.event)),
+        event: (!compact).then(|| event_to_proto(&decision.event)),
         outcome: Some(outcome_to_proto(&decision.outcome)),
-        rules: decision.rules.iter().map(report_to_proto).collect(),
+        rules: decision
+            .rules
+            .iter()
+            .filter(|r| !compact || r.fired() || r.error.is_some())
+            .map(report_to_proto)
+            .collect(),
         label_changes: decision.label_changes.iter().map(label_to_proto).collect(),
         shadow: decision.shadow.as_ref().map(|shadow| v1::ShadowDecision {
             outcome: Some(outcome_to_proto(&shadow.outcome)),

@@ -11,7 +11,7 @@ use tonic::Status;
 
 use crate::api::{self, FieldError, v1};
 use crate::decision_log::DecisionLog;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Evaluation, Pipeline};
 
 /// One event's result: its evaluation, or why it was not evaluated.
 pub type EventResult = Result<v1::EvaluateResponse, FieldError>;
@@ -34,12 +34,11 @@ impl Evaluator {
         }
     }
 
-    /// Evaluate a batch of events (as found in requests: possibly missing)
-    /// on a blocking thread, once a worker is free; one result per event,
-    /// in order.
+    /// Evaluate a batch of requests on a blocking thread, once a worker is
+    /// free; one result per request, in order.
     pub async fn evaluate(
         &self,
-        events: Vec<Option<v1::Event>>,
+        requests: Vec<v1::EvaluateRequest>,
     ) -> Result<Vec<EventResult>, Status> {
         let permit = self
             .permits
@@ -50,37 +49,59 @@ impl Evaluator {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            events
-                .into_iter()
-                .map(|event| this.evaluate_one(event))
-                .collect()
+            this.evaluate_batch(requests)
         })
         .await
         .map_err(|e| Status::internal(format!("evaluation worker failed: {e}")))
     }
 
-    fn evaluate_one(&self, event: Option<v1::Event>) -> EventResult {
+    /// Evaluate each request, log the new decisions under one lock, and
+    /// render each in the view its request asked for.
+    fn evaluate_batch(&self, requests: Vec<v1::EvaluateRequest>) -> Vec<EventResult> {
+        let evaluated: Vec<(v1::DecisionView, Result<Evaluation, FieldError>)> = requests
+            .into_iter()
+            .map(|request| (request.view(), self.evaluate_one(request.event)))
+            .collect();
+        let fresh = evaluated
+            .iter()
+            .filter_map(|(_, result)| result.as_ref().ok())
+            .filter(|evaluation| !evaluation.duplicate)
+            .map(|evaluation| evaluation.decision.clone());
+        let mut sequences = self.log.append_all(fresh).into_iter();
+        evaluated
+            .into_iter()
+            .map(|(view, result)| {
+                let evaluation = result?;
+                let sequence = if evaluation.duplicate {
+                    // Logged when it was first decided, unless the log has
+                    // dropped it since (or the first evaluation is still
+                    // being logged: then 0).
+                    self.log
+                        .get(&evaluation.decision.id)
+                        .map_or(0, |logged| logged.sequence)
+                } else {
+                    sequences.next().expect("a sequence per new decision")
+                };
+                Ok(v1::EvaluateResponse {
+                    decision: Some(api::decision_view_to_proto(
+                        &evaluation.decision,
+                        sequence,
+                        view,
+                    )),
+                    duplicate: evaluation.duplicate,
+                })
+            })
+            .collect()
+    }
+
+    fn evaluate_one(&self, event: Option<v1::Event>) -> Result<Evaluation, FieldError> {
         let event = event.ok_or_else(|| FieldError {
             field: "event".into(),
             message: "is missing".into(),
         })?;
         let event = api::event_from_proto(event, "event")?;
-        let evaluation = self
-            .pipeline
+        self.pipeline
             .evaluate(event)
-            .map_err(|e| api::prefix_field(e, "event"))?;
-        let sequence = if evaluation.duplicate {
-            // Logged when it was first decided, unless the log has dropped
-            // it since (or the first evaluation is still being logged).
-            self.log
-                .get(&evaluation.decision.id)
-                .map_or(0, |logged| logged.sequence)
-        } else {
-            self.log.append(evaluation.decision.clone())
-        };
-        Ok(v1::EvaluateResponse {
-            decision: Some(api::decision_to_proto(&evaluation.decision, sequence)),
-            duplicate: evaluation.duplicate,
-        })
+            .map_err(|e| api::prefix_field(e, "event"))
     }
 }

@@ -41,8 +41,12 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
         &self,
         request: Request<v1::EvaluateRequest>,
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
-        let event = request.into_inner().event;
-        match self.evaluator.evaluate(vec![event]).await?.pop() {
+        match self
+            .evaluator
+            .evaluate(vec![request.into_inner()])
+            .await?
+            .pop()
+        {
             Some(Ok(response)) => Ok(Response::new(response)),
             Some(Err(error)) => Err(invalid_argument(error)),
             None => Err(Status::internal("the evaluator returned no result")),

@@ -74,7 +74,7 @@ pub async fn run(
                         match item {
                             Ok(request) => {
                                 ids.push(request.event.as_ref().map(|e| e.id.clone()).unwrap_or_default());
-                                batch.push(request.event);
+                                batch.push(request);
                             }
                             Err(status) => {
                                 // The transport failed, or a message was
