@@ -59,7 +59,11 @@ fn reference(traffic: &Traffic) -> Pipeline {
 
 /// What must agree between a decision over the wire and one in process:
 /// severity, actions, and each rule's verdict.
-fn summary(decision: &v1::Decision) -> (i32, Vec<(i32, String)>, Vec<(String, i32, bool)>) {
+/// Severity, actions (type and entity id), and each rule's (name, severity,
+/// skipped).
+type Summary = (i32, Vec<(i32, String)>, Vec<(String, i32, bool)>);
+
+fn summary(decision: &v1::Decision) -> Summary {
     let outcome = decision.outcome.as_ref().expect("an outcome");
     (
         outcome.severity,
