@@ -93,6 +93,8 @@ pub struct StateConfig {
     /// How far ahead of the engine's clock an event may be dated; 0 turns
     /// the check off (for replaying traffic with odd clocks).
     pub max_future_skew_seconds: u64,
+    /// Seconds between background sweeps of aged-out state.
+    pub sweep_interval_seconds: u64,
 }
 
 impl Default for StateConfig {
@@ -103,6 +105,9 @@ impl Default for StateConfig {
             idempotency_window_seconds: (pipeline.idempotency_retention_ms / 1000) as u64,
             idempotency_max_remembered: pipeline.idempotency_max_remembered,
             max_future_skew_seconds: (DEFAULT_MAX_FUTURE_SKEW_MS / 1000) as u64,
+            sweep_interval_seconds: ServerOptions::default()
+                .sweep_interval
+                .map_or(2, |interval| interval.as_secs()),
         }
     }
 }
@@ -229,10 +234,21 @@ impl ServeConfig {
                 "decision_log_capacity",
                 limits.decision_log_capacity,
             ),
+            ("limits", "stream_batch_events", limits.stream_batch_events),
+            (
+                "limits",
+                "stream_batches_in_flight",
+                limits.stream_batches_in_flight,
+            ),
             (
                 "state",
                 "idempotency_max_remembered",
                 self.state.idempotency_max_remembered,
+            ),
+            (
+                "state",
+                "sweep_interval_seconds",
+                self.state.sweep_interval_seconds as usize,
             ),
         ];
         for (table, key, value) in at_least_one {
@@ -253,6 +269,7 @@ impl ServeConfig {
             shutdown_grace: Duration::from_secs(self.limits.shutdown_grace_seconds),
             stream_batch: self.limits.stream_batch_events,
             stream_batches_in_flight: self.limits.stream_batches_in_flight,
+            sweep_interval: Some(Duration::from_secs(self.state.sweep_interval_seconds)),
         }
     }
 
@@ -268,6 +285,8 @@ impl ServeConfig {
                 0 => None,
                 s => Some((s as i64).saturating_mul(1000)),
             },
+            // The server sweeps on a background task instead.
+            sweep_every_events: None,
             ..PipelineOptions::default()
         }
     }
@@ -341,6 +360,7 @@ lateness_seconds = 60
 idempotency_window_seconds = 120
 idempotency_max_remembered = 5000
 max_future_skew_seconds = 0
+sweep_interval_seconds = 7
 "#,
         )
         .unwrap();
@@ -364,6 +384,8 @@ max_future_skew_seconds = 0
         assert_eq!(pipeline.idempotency_retention_ms, 120_000);
         assert_eq!(pipeline.idempotency_max_remembered, 5000);
         assert_eq!(pipeline.max_future_skew_ms, None);
+        assert_eq!(pipeline.sweep_every_events, None);
+        assert_eq!(server.sweep_interval, Some(Duration::from_secs(7)));
     }
 
     #[test]
@@ -387,6 +409,14 @@ max_future_skew_seconds = 0
                 "config line 3: limits.max_message_bytes: 10 is outside 1024..=268435456",
             ),
             ("[limits]\nworkers = -1", "config line 2:"),
+            (
+                "[limits]\nstream_batches_in_flight = 0",
+                "config line 2: limits.stream_batches_in_flight: must be at least 1",
+            ),
+            (
+                "[state]\nsweep_interval_seconds = 0",
+                "config line 2: state.sweep_interval_seconds: must be at least 1",
+            ),
         ];
         for (text, expected) in cases {
             let error = ServeConfig::parse(text).unwrap_err().to_string();

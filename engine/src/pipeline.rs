@@ -47,8 +47,11 @@ pub struct PipelineOptions {
     pub idempotency_max_remembered: usize,
     /// How late an event may be and still be counted exactly.
     pub lateness_seconds: u32,
-    /// Reclaim aged-out state every this many events.
-    pub sweep_every_events: u64,
+    /// Reclaim aged-out state every this many events, inline on the
+    /// evaluation that reaches the count. `None`: the embedder calls
+    /// [`Pipeline::sweep`] itself (the server does, on a background task,
+    /// so that no request waits for a sweep).
+    pub sweep_every_events: Option<u64>,
     /// Refuse events dated more than this far ahead of the engine's clock
     /// (`None`: no limit, for replaying synthetic traffic). State is kept by
     /// event time, so one event dated years ahead would otherwise age every
@@ -67,7 +70,7 @@ impl Default for PipelineOptions {
             idempotency_retention_ms: DEFAULT_RETENTION_MS,
             idempotency_max_remembered: DEFAULT_MAX_REMEMBERED,
             lateness_seconds: DEFAULT_LATENESS_SECONDS,
-            sweep_every_events: 100_000,
+            sweep_every_events: Some(100_000),
             honour_guards: true,
             max_future_skew_ms: Some(DEFAULT_MAX_FUTURE_SKEW_MS),
         }
@@ -114,7 +117,7 @@ pub struct Pipeline {
     catalog: CounterCatalog,
     stores: CounterStores,
     seen: SeenEvents,
-    sweep_every_events: u64,
+    sweep_every_events: Option<u64>,
     honour_guards: bool,
     max_future_skew_ms: Option<i64>,
     events: AtomicU64,
@@ -206,7 +209,7 @@ impl Pipeline {
                 options.idempotency_retention_ms,
                 options.idempotency_max_remembered,
             ),
-            sweep_every_events: options.sweep_every_events.max(1),
+            sweep_every_events: options.sweep_every_events.map(|n| n.max(1)),
             honour_guards: options.honour_guards,
             max_future_skew_ms: options.max_future_skew_ms,
             sweeping: Mutex::new(()),
@@ -375,7 +378,10 @@ impl Pipeline {
 
     fn maybe_sweep(&self) {
         let n = self.events.fetch_add(1, Ordering::Relaxed) + 1;
-        if n.is_multiple_of(self.sweep_every_events) {
+        if self
+            .sweep_every_events
+            .is_some_and(|every| n.is_multiple_of(every))
+        {
             self.sweep();
         }
     }

@@ -54,7 +54,7 @@ struct Args {
     rounds: usize,
     /// Reclaim aged-out state every this many events (the pipeline's
     /// default is 100,000).
-    #[arg(long, default_value_t = PipelineOptions::default().sweep_every_events)]
+    #[arg(long, default_value_t = 100_000)]
     sweep_every: u64,
     /// Call every subscribed rule, ignoring the guards in their manifests:
     /// what the sandbox costs when every event enters it.
@@ -132,7 +132,7 @@ fn main() -> anyhow::Result<()> {
                 policy,
                 PipelineOptions {
                     banks: banks.clone(),
-                    sweep_every_events: args.sweep_every,
+                    sweep_every_events: Some(args.sweep_every),
                     honour_guards: !args.no_guards,
                     ..PipelineOptions::default()
                 },

@@ -706,3 +706,37 @@ async fn a_compact_decision_leaves_out_the_event_and_quiet_rules_and_the_log_kee
     assert!(full.rules.len() >= 2, "{:?}", full.rules);
     server.shutdown().await;
 }
+
+/// The server reclaims aged-out state on a background task: with the
+/// pipeline's inline sweeps off, an entity whose history has aged out is
+/// still forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_sweeps_aged_out_state_in_the_background() {
+    let options = PipelineOptions {
+        sweep_every_events: None,
+        ..PipelineOptions::default()
+    };
+    let server_options = ServerOptions {
+        sweep_interval: Some(std::time::Duration::from_millis(50)),
+        ..ServerOptions::default()
+    };
+    let server = TestServer::start(options, server_options).await;
+    let mut client = server.client().await;
+    evaluate_all(&mut client, &forwards("old", "o", 3, T0)).await;
+    // Forty days later (past every counter's longest window, 31 days, and
+    // the lateness allowance), another account acts.
+    let later = T0 + 40 * 24 * 3600 * 1000;
+    evaluate_all(&mut client, &forwards("new", "n", 1, later)).await;
+    let state = || server.pipeline.live_state().size().entities;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while state() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} entities after 20 s",
+            state()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state(), 1);
+    server.shutdown().await;
+}

@@ -326,7 +326,7 @@ fn the_example_policy_parses_and_covers_loaded_rules() {
 fn state_stays_bounded_over_a_long_run() {
     let runtime = Runtime::new().unwrap();
     let options = PipelineOptions {
-        sweep_every_events: 500,
+        sweep_every_events: Some(500),
         idempotency_retention_ms: 3_600_000,
         ..demo_options()
     };

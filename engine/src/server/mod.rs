@@ -43,6 +43,9 @@ pub struct ServerOptions {
     pub stream_batches_in_flight: usize,
     /// How long shutdown waits for calls to finish before it stops anyway.
     pub shutdown_grace: Duration,
+    /// How often a background task reclaims aged-out state (`None`: the
+    /// pipeline's own inline sweeps only).
+    pub sweep_interval: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +58,28 @@ impl Default for ServerOptions {
             stream_batch: 128,
             stream_batches_in_flight: 4,
             shutdown_grace: Duration::from_secs(30),
+            sweep_interval: Some(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// Reclaim aged-out state every `every`, on a blocking thread, until the
+/// server shuts down: no request waits for a sweep.
+async fn sweep_periodically(
+    pipeline: Arc<Pipeline>,
+    every: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate: nothing to sweep yet
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                let pipeline = pipeline.clone();
+                let _ = tokio::task::spawn_blocking(move || pipeline.sweep()).await;
+            }
+            () = stopped(&mut stopping) => return,
         }
     }
 }
@@ -105,6 +130,13 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
+    if let Some(every) = options.sweep_interval {
+        tokio::spawn(sweep_periodically(
+            pipeline.clone(),
+            every,
+            stopping.clone(),
+        ));
+    }
     let service = service::EnforcementService {
         evaluator: Evaluator::new(pipeline, log.clone(), options.workers),
         log,
