@@ -76,13 +76,7 @@ struct Run {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = SimConfig {
-        seed: args.seed,
-        accounts: args.accounts,
-        groups: (args.accounts / 20).max(1),
-        duration_seconds: args.minutes * 60,
-        ..SimConfig::default()
-    };
+    let config = SimConfig::community(args.seed, args.accounts, args.minutes);
     let traffic = Simulator::new(config)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
         .run();

@@ -27,13 +27,7 @@ pub(crate) struct Replay {
 
 impl Replay {
     pub(crate) fn simulate(args: &Args) -> anyhow::Result<Replay> {
-        let config = SimConfig {
-            seed: args.seed,
-            accounts: args.accounts,
-            groups: (args.accounts / 20).max(1),
-            duration_seconds: args.minutes * 60,
-            ..SimConfig::default()
-        };
+        let config = SimConfig::community(args.seed, args.accounts, args.minutes);
         let traffic = Simulator::new(config)
             .map_err(|e| anyhow::anyhow!("simulator: {e}"))?
             .run();

@@ -49,6 +49,20 @@ pub struct SimConfig {
     pub max_lateness_ms: i64,
 }
 
+impl SimConfig {
+    /// A community of `accounts` accounts and one group per twenty, active
+    /// for `minutes`, with the default shares of abuse.
+    pub fn community(seed: u64, accounts: usize, minutes: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            accounts,
+            groups: (accounts / 20).max(1),
+            duration_seconds: minutes * 60,
+            ..SimConfig::default()
+        }
+    }
+}
+
 impl Default for SimConfig {
     /// An hour of a 10,000-account community with 500 groups: about 120,000
     /// events, under a tenth of them abusive.
