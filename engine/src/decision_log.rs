@@ -54,7 +54,7 @@ pub struct ListPosition {
 }
 
 /// One page of an entity's decisions, newest first.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Page {
     /// The decisions on this page.
     pub decisions: Vec<Logged>,
@@ -188,10 +188,7 @@ impl DecisionLog {
     ) -> Page {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let Some(sequences) = inner.by_entity.get(entity) else {
-            return Page {
-                decisions: Vec::new(),
-                next: None,
-            };
+            return Page::default();
         };
         // Sequences start at 1, so `(t, 0)` sorts before every decision at
         // time `t`: the range is `[(from, 0), end)`, newest first.

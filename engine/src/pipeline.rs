@@ -377,11 +377,13 @@ impl Pipeline {
     }
 
     fn maybe_sweep(&self) {
+        // With no inline sweeps (the server sweeps in the background), the
+        // shared event count is not touched at all.
+        let Some(every) = self.sweep_every_events else {
+            return;
+        };
         let n = self.events.fetch_add(1, Ordering::Relaxed) + 1;
-        if self
-            .sweep_every_events
-            .is_some_and(|every| n.is_multiple_of(every))
-        {
+        if n.is_multiple_of(every) {
             self.sweep();
         }
     }

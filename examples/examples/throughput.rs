@@ -26,8 +26,6 @@ use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
 use enforcer::rule::Rule;
 use enforcer::runtime::Runtime;
-use enforcer::state::HashBanks;
-use enforcer::state::banks::BankEntry;
 use enforcer_examples::native;
 use enforcer_examples::simulator::{SimConfig, Simulator};
 
@@ -81,13 +79,7 @@ fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
         .run();
     let events: Vec<Event> = traffic.events.iter().map(|e| e.event.clone()).collect();
-    let banks = HashBanks::new().with_entries(
-        "known-csam",
-        traffic.bank.iter().map(|entry| BankEntry {
-            id: entry.id.clone(),
-            hash: entry.hash,
-        }),
-    );
+    let banks = traffic.hash_banks();
     let policy = Policy::parse(EXAMPLE_POLICY).context("example policy")?;
     let runtime = Runtime::new()?;
     let wasm =

@@ -13,34 +13,19 @@ use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
 use enforcer::runtime::Runtime;
 use enforcer::server::ServerOptions;
-use enforcer::state::HashBanks;
-use enforcer::state::banks::BankEntry;
 use enforcer_examples::simulator::{Class, SimConfig, Simulator, Traffic};
 use tokio_stream::StreamExt;
 
 use crate::grpc_server::{TestServer, wire};
 
 fn traffic() -> Traffic {
-    let config = SimConfig {
-        seed: 23,
-        accounts: 1_200,
-        groups: 60,
-        duration_seconds: 30 * 60,
-        ..SimConfig::default()
-    };
+    let config = SimConfig::community(23, 1_200, 30);
     Simulator::new(config).expect("valid config").run()
 }
 
 fn options(traffic: &Traffic) -> PipelineOptions {
-    let banks = HashBanks::new().with_entries(
-        "known-csam",
-        traffic.bank.iter().map(|b| BankEntry {
-            id: b.id.clone(),
-            hash: b.hash,
-        }),
-    );
     PipelineOptions {
-        banks,
+        banks: traffic.hash_banks(),
         ..PipelineOptions::default()
     }
 }

@@ -9,8 +9,6 @@ use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
 use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
 use enforcer::runtime::Runtime;
-use enforcer::state::HashBanks;
-use enforcer::state::banks::BankEntry;
 use enforcer_examples::simulator::{Class, SimConfig, Simulator, Traffic};
 
 fn traffic(seed: u64) -> Traffic {
@@ -33,15 +31,8 @@ fn pipeline(traffic: &Traffic) -> Pipeline {
 fn pipeline_with_guards(traffic: &Traffic, honour_guards: bool) -> Pipeline {
     let runtime = Runtime::new().unwrap();
     let rules = load_example_rules(&runtime).unwrap_or_else(|(n, e)| panic!("{n}: {e}"));
-    let banks = HashBanks::new().with_entries(
-        "known-csam",
-        traffic.bank.iter().map(|b| BankEntry {
-            id: b.id.clone(),
-            hash: b.hash,
-        }),
-    );
     let options = PipelineOptions {
-        banks,
+        banks: traffic.hash_banks(),
         honour_guards,
         ..PipelineOptions::default()
     };

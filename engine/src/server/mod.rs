@@ -22,8 +22,7 @@ use crate::api::{self, v1};
 use crate::decision_log::DecisionLog;
 use crate::pipeline::Pipeline;
 
-pub use evaluator::Evaluator;
-pub use limits::explain_oversized;
+use evaluator::Evaluator;
 
 /// Limits and sizes of the server. The defaults suit one engine on a few
 /// cores; every one is in `enforcer serve`'s configuration.

@@ -106,14 +106,11 @@ async fn deliver(
     ids: Vec<String>,
     done: Result<Result<Vec<EventResult>, Status>, tokio::task::JoinError>,
 ) -> bool {
+    let done =
+        done.unwrap_or_else(|e| Err(Status::internal(format!("evaluation task failed: {e}"))));
     let evaluated = match done {
-        Ok(Ok(evaluated)) => evaluated,
-        failed => {
-            let status = match failed {
-                Ok(Err(status)) => status,
-                Err(e) => Status::internal(format!("evaluation task failed: {e}")),
-                Ok(Ok(_)) => unreachable!("matched above"),
-            };
+        Ok(evaluated) => evaluated,
+        Err(status) => {
             let _ = results.send(Err(status)).await;
             return false;
         }

@@ -115,6 +115,22 @@ pub struct Traffic {
     pub bank: Vec<BankEntry>,
 }
 
+impl Traffic {
+    /// The engine's hash banks holding this traffic's `known-csam` bank,
+    /// for a pipeline that judges it.
+    pub fn hash_banks(&self) -> enforcer::state::HashBanks {
+        enforcer::state::HashBanks::new().with_entries(
+            "known-csam",
+            self.bank
+                .iter()
+                .map(|entry| enforcer::state::banks::BankEntry {
+                    id: entry.id.clone(),
+                    hash: entry.hash,
+                }),
+        )
+    }
+}
+
 /// Serde for a 32-byte hash as 64 hex digits, the way hash banks are
 /// usually exchanged (and short enough to read in a JSON line).
 mod hex_hash {
