@@ -1,0 +1,1 @@
+//! Rule fixtures: events with the verdicts a rule must give them, run before the rule is activated.
