@@ -1,7 +1,7 @@
 //! Builds the guest workspace in `plugins/` for `wasm32-unknown-unknown` and
 //! generates `plugins.rs` in `OUT_DIR`: the example rules as embedded bytes,
-//! and the directory holding every built plugin (the hostile test corpus
-//! included) for the test suite.
+//! their fixtures as embedded JSON, and the directory holding every built
+//! plugin (the hostile test corpus included) for the test suite.
 //!
 //! It also compiles the gRPC API in `proto/` with a pure-Rust protobuf
 //! compiler (no system `protoc`): the generated server and client code, and
@@ -30,8 +30,14 @@ fn compile_api() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let proto = manifest_dir.join("../proto").canonicalize().unwrap();
     println!("cargo:rerun-if-changed={}", proto.display());
-    let files = protox::compile(["enforcement/v1/enforcement.proto"], [&proto])
-        .unwrap_or_else(|e| panic!("proto/ does not compile: {e:?}"));
+    let files = protox::compile(
+        [
+            "enforcement/v1/enforcement.proto",
+            "enforcement/v1/admin.proto",
+        ],
+        [&proto],
+    )
+    .unwrap_or_else(|e| panic!("proto/ does not compile: {e:?}"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     fs::write(
         out_dir.join("enforcement_descriptor.bin"),
@@ -121,14 +127,36 @@ fn build_plugins() {
     )
     .unwrap();
     writeln!(generated, "pub const EXAMPLE_RULES: &[(&str, &[u8])] = &[").unwrap();
-    for rule in crate_names(&plugins.join("rules")) {
-        require_tests(&plugins.join("rules").join(&rule));
+    let rules = crate_names(&plugins.join("rules"));
+    for rule in &rules {
+        require_tests(&plugins.join("rules").join(rule));
         let wasm = built.join(format!("{}.wasm", rule.replace('-', "_")));
         assert!(wasm.exists(), "{} was not built", wasm.display());
         writeln!(
             generated,
             "    ({rule:?}, include_bytes!({:?})),",
             wasm.display().to_string()
+        )
+        .unwrap();
+    }
+    writeln!(generated, "];").unwrap();
+    writeln!(
+        generated,
+        "/// The fixtures of each example rule (`fixtures.json` in its crate), by \
+         crate name, as JSON."
+    )
+    .unwrap();
+    writeln!(
+        generated,
+        "pub const EXAMPLE_FIXTURES: &[(&str, &str)] = &["
+    )
+    .unwrap();
+    for rule in &rules {
+        let fixtures = require_fixtures(&plugins.join("rules").join(rule));
+        writeln!(
+            generated,
+            "    ({rule:?}, include_str!({:?})),",
+            fixtures.display().to_string()
         )
         .unwrap();
     }
@@ -156,4 +184,21 @@ fn require_tests(crate_dir: &Path) {
         "{} has no unit tests; every example rule is tested natively",
         crate_dir.display()
     );
+}
+
+/// An example rule without fixtures is not finished either: they are what
+/// the engine checks a build against before it activates it, and the
+/// examples show how to write them.
+fn require_fixtures(crate_dir: &Path) -> PathBuf {
+    let fixtures = crate_dir.join("fixtures.json");
+    // Named on its own so that a fixture file added to or removed from a
+    // crate reruns this script even if the directory watch misses it.
+    println!("cargo:rerun-if-changed={}", fixtures.display());
+    assert!(
+        fixtures.is_file(),
+        "{} has no fixtures.json; every example rule ships fixtures (see the engine's \
+         `fixtures` module for the format)",
+        crate_dir.display()
+    );
+    fixtures
 }

@@ -102,6 +102,7 @@ mod tests {
             error: None,
             failed_closed: false,
             skipped: false,
+            candidate: false,
         }
     }
 

@@ -5,15 +5,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
-use crate::rule::Rule;
-use crate::runtime::Runtime;
+use crate::registry::SignaturePolicy;
 use crate::server::ServerOptions;
+use crate::signing::{SigningError, TrustedKeys};
 
 /// The address the engine listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -41,6 +40,101 @@ pub struct ServeConfig {
     /// Behaviour state and intake.
     #[serde(default)]
     pub state: StateConfig,
+    /// The control plane.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Which rule builds are admitted, and how they are deployed.
+    #[serde(default)]
+    pub rules: RulesConfig,
+}
+
+/// `[admin]`: the control plane, on a listener of its own.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address and port of the control-plane listener.
+    pub listen: SocketAddr,
+    /// The bearer tokens accepted, each with the name the audit trail
+    /// records for its holder. With none, the control plane is not served.
+    pub tokens: Vec<TokenConfig>,
+    /// Control-plane changes kept in the audit trail.
+    pub audit_capacity: usize,
+}
+
+/// One `[[admin.tokens]]` entry.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it.
+    pub name: String,
+    /// The secret, at least [`MIN_TOKEN_CHARS`] characters.
+    pub token: String,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret never reaches a log or an error message.
+        write!(f, "TokenConfig({}, ****)", self.name)
+    }
+}
+
+/// The shortest bearer token accepted: a guessable token is no control.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// The control plane's address unless told otherwise.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:50052";
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: DEFAULT_ADMIN_LISTEN
+                .parse()
+                .expect("a valid default address"),
+            tokens: Vec::new(),
+            audit_capacity: crate::registry::DEFAULT_AUDIT_CAPACITY,
+        }
+    }
+}
+
+/// `[rules]`: admitting rule builds.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Public keys (`ed25519:<hex>`) whose signatures are accepted.
+    pub trusted_keys: Vec<String>,
+    /// Development mode: admit unsigned builds from the plugin directory
+    /// and uploads. Never in production.
+    pub allow_unsigned: bool,
+    /// Poll `plugin_dir` and deploy what changes in it.
+    pub watch_plugin_dir: bool,
+    /// How often, in milliseconds.
+    pub watch_interval_ms: u64,
+    /// Keep compiled rules here, by content hash and engine version, so a
+    /// restart compiles nothing it compiled before. Unset: no disk cache.
+    /// As trusted as the binary: whoever can write here can run code.
+    pub compile_cache_dir: Option<PathBuf>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            trusted_keys: Vec::new(),
+            allow_unsigned: false,
+            watch_plugin_dir: true,
+            watch_interval_ms: 1000,
+            compile_cache_dir: None,
+        }
+    }
+}
+
+impl RulesConfig {
+    /// The signature policy these settings give.
+    pub fn signature_policy(&self) -> Result<SignaturePolicy, SigningError> {
+        Ok(SignaturePolicy {
+            trusted: TrustedKeys::parse(&self.trusted_keys)?,
+            allow_unsigned: self.allow_unsigned,
+        })
+    }
 }
 
 /// `[limits]`.
@@ -120,6 +214,8 @@ impl Default for ServeConfig {
             policy: None,
             limits: Limits::default(),
             state: StateConfig::default(),
+            admin: AdminConfig::default(),
+            rules: RulesConfig::default(),
         }
     }
 }
@@ -177,9 +273,13 @@ impl ServeConfig {
             e
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for relative in [&mut config.plugin_dir, &mut config.policy]
-            .into_iter()
-            .flatten()
+        for relative in [
+            &mut config.plugin_dir,
+            &mut config.policy,
+            &mut config.rules.compile_cache_dir,
+        ]
+        .into_iter()
+        .flatten()
         {
             if relative.is_relative() {
                 *relative = base.join(&*relative);
@@ -256,6 +356,34 @@ impl ServeConfig {
                 return Err(bad(table, key, "must be at least 1".into()));
             }
         }
+        for (index, token) in self.admin.tokens.iter().enumerate() {
+            if token.name.trim().is_empty() {
+                return Err(bad("admin", "tokens", format!("[{index}].name: is empty")));
+            }
+            if token.token.chars().count() < MIN_TOKEN_CHARS {
+                return Err(bad(
+                    "admin",
+                    "tokens",
+                    format!(
+                        "[{index}] ({}): the token is shorter than {MIN_TOKEN_CHARS} characters",
+                        token.name
+                    ),
+                ));
+            }
+        }
+        if let Err(error) = self.rules.signature_policy() {
+            return Err(bad("rules", "trusted_keys", error.to_string()));
+        }
+        if self.admin.audit_capacity == 0 {
+            return Err(bad("admin", "audit_capacity", "must be at least 1".into()));
+        }
+        if self.rules.watch_interval_ms == 0 {
+            return Err(bad(
+                "rules",
+                "watch_interval_ms",
+                "must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -290,34 +418,6 @@ impl ServeConfig {
             ..PipelineOptions::default()
         }
     }
-}
-
-/// Load every rule build (`*.wasm`) in `dir`, in name order. Any file that
-/// does not load stops the start with its name and the reason.
-pub fn load_rule_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<Arc<dyn Rule>>, ConfigError> {
-    let origin = format!("plugin_dir {}", dir.display());
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| ConfigError::new(&origin, format!("cannot read it: {e}")))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(ConfigError::new(origin, "holds no rule builds (*.wasm)"));
-    }
-    paths
-        .iter()
-        .map(|path| {
-            let origin = || format!("rule {}", path.display());
-            let bytes = std::fs::read(path)
-                .map_err(|e| ConfigError::new(origin(), format!("cannot read it: {e}")))?;
-            let rule = runtime
-                .load(&bytes)
-                .map_err(|e| ConfigError::new(origin(), e.to_string()))?;
-            Ok(Arc::new(rule) as Arc<dyn Rule>)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -96,6 +96,11 @@ pub struct RuleReport {
     /// allows, by its own declaration, without the cost of a call.
     #[serde(default)]
     pub skipped: bool,
+    /// Whether this is a candidate version of the rule: chosen for this
+    /// event's actor by a rollout (in the rule's mode), or run beside the
+    /// active version in shadow.
+    #[serde(default)]
+    pub candidate: bool,
 }
 
 impl RuleReport {

@@ -1,23 +1,28 @@
 //! The `enforcer` command line: serve the gRPC engine, run the example
 //! rules on demo traffic, or check a rule file.
 
+mod plugin_command;
+
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use enforcer::config::{ServeConfig, load_rule_dir};
+use enforcer::config::{ServeConfig, TokenConfig};
 use enforcer::decision::LabelChange;
 use enforcer::decision_log::DecisionLog;
 use enforcer::event::{Entity, Event};
-use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
+use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
-use enforcer::runtime::Runtime;
+use enforcer::registry::Registry;
+use enforcer::registry::watch_dir::{self, DirWatcher};
+use enforcer::runtime::{Runtime, RuntimeConfig};
+use enforcer::server::admin::{AdminToken, serve_admin};
 use enforcer::state::{FixedState, HashBanks, StateView};
 use enforcer::verdict::{RuleOutcome, Severity};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The pipeline allocates a few small objects per event (the decision, its
 /// rule reports, the idempotency record); mimalloc serves them several times
@@ -52,6 +57,12 @@ enum Command {
         /// to see what a policy change does to the same traffic.
         #[arg(long)]
         policy: Option<PathBuf>,
+    },
+    /// Sign rules, and change the rules of a running engine through its
+    /// control plane.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin_command::PluginCommand,
     },
     /// Load a rule from a wasm file, print its manifest, and optionally run
     /// it on events read as JSON lines (one `Event` per line).
@@ -94,6 +105,30 @@ struct ServeArgs {
     #[arg(long, env = "ENFORCER_DECISION_LOG_CAPACITY", value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     decision_log_capacity: Option<u64>,
+    /// Address and port of the control plane (default 127.0.0.1:50052).
+    #[arg(long, env = "ENFORCER_ADMIN_LISTEN", value_name = "ADDR")]
+    admin_listen: Option<std::net::SocketAddr>,
+    /// A bearer token for the control plane, recorded in the audit trail
+    /// as `operator`. The control plane is served only with a token.
+    #[arg(
+        long,
+        env = "ENFORCER_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// A public key (`ed25519:<hex>`) whose rule signatures are accepted;
+    /// repeat for several.
+    #[arg(
+        long = "trusted-key",
+        env = "ENFORCER_TRUSTED_KEYS",
+        value_name = "KEY",
+        value_delimiter = ','
+    )]
+    trusted_keys: Vec<String>,
+    /// Development mode: admit unsigned rule builds.
+    #[arg(long)]
+    allow_unsigned_rules: bool,
 }
 
 impl ServeArgs {
@@ -122,6 +157,20 @@ impl ServeArgs {
         if let Some(capacity) = self.decision_log_capacity {
             config.limits.decision_log_capacity = capacity as usize;
         }
+        if let Some(listen) = self.admin_listen {
+            config.admin.listen = listen;
+        }
+        if let Some(token) = &self.admin_token {
+            config.admin.tokens.push(TokenConfig {
+                name: "operator".into(),
+                token: token.clone(),
+            });
+        }
+        config
+            .rules
+            .trusted_keys
+            .extend(self.trusted_keys.iter().cloned());
+        config.rules.allow_unsigned |= self.allow_unsigned_rules;
         config.check("settings")?;
         Ok(config)
     }
@@ -136,30 +185,55 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args.config()?),
         Command::Demo { json, policy } => demo(json, policy.as_deref()),
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
+        Command::Plugin { command } => plugin_command::run(command),
     }
 }
 
 /// Run the gRPC engine until Ctrl-C or SIGTERM, then shut down gracefully.
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let runtime = Runtime::new()?;
-    let (rules, banks) = match &config.plugin_dir {
-        Some(dir) => (load_rule_dir(&runtime, dir)?, HashBanks::new()),
-        None => (
-            load_example_rules(&runtime)
-                .map_err(|(name, e)| anyhow::anyhow!("loading example rule {name}: {e}"))?,
-            enforcer::demo::banks(),
+    let runtime = Runtime::with_config(RuntimeConfig {
+        cache_dir: config.rules.compile_cache_dir.clone(),
+        ..RuntimeConfig::default()
+    })?;
+    let (sources, banks) = match &config.plugin_dir {
+        Some(dir) => (
+            watch_dir::sources(dir)
+                .with_context(|| format!("plugin_dir {}: cannot read it", dir.display()))?,
+            HashBanks::new(),
         ),
+        None => (example_sources(), enforcer::demo::banks()),
     };
-    let policy = match &config.policy {
-        Some(path) => Policy::load(path).with_context(|| format!("policy {}", path.display()))?,
-        None => Policy::parse(EXAMPLE_POLICY).context("the example policy")?,
+    if sources.is_empty() {
+        anyhow::bail!("the plugin directory holds no rule builds (*.wasm)");
+    }
+    let policy_text = match &config.policy {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("policy {}: cannot read it", path.display()))?,
+        None => EXAMPLE_POLICY.to_string(),
     };
     let options = PipelineOptions {
         banks,
         ..config.pipeline_options()
     };
-    let pipeline = Arc::new(Pipeline::new(rules, policy, options)?);
+    let registry = Registry::start(
+        runtime,
+        config.rules.signature_policy()?,
+        sources,
+        policy_text,
+        options,
+        config.admin.audit_capacity,
+    )?;
+    let registry = Arc::new(registry);
+    let pipeline = registry.pipeline().clone();
     let log = Arc::new(DecisionLog::new(config.limits.decision_log_capacity));
+    let _watcher = match &config.plugin_dir {
+        Some(dir) if config.rules.watch_plugin_dir => Some(DirWatcher::start(
+            registry.clone(),
+            dir.clone(),
+            Duration::from_millis(config.rules.watch_interval_ms),
+        )),
+        _ => None,
+    };
 
     let server_options = config.server_options();
     tokio::runtime::Builder::new_multi_thread()
@@ -175,8 +249,43 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 listener.local_addr()?,
                 server_options.workers,
             );
+            let (stop_admin, admin_stopping) = tokio::sync::oneshot::channel::<()>();
+            let admin = if config.admin.tokens.is_empty() {
+                println!("control plane off: no admin token is configured (--admin-token or [admin] tokens)");
+                None
+            } else {
+                let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", config.admin.listen))?;
+                println!(
+                    "control plane (enforcement.v1.Admin) on {}, {} token(s)",
+                    admin_listener.local_addr()?,
+                    config.admin.tokens.len()
+                );
+                let tokens = config
+                    .admin
+                    .tokens
+                    .iter()
+                    .map(|t| AdminToken {
+                        name: t.name.clone(),
+                        token: t.token.clone(),
+                    })
+                    .collect();
+                Some(tokio::spawn(serve_admin(
+                    admin_listener,
+                    registry.clone(),
+                    tokens,
+                    async move {
+                        let _ = admin_stopping.await;
+                    },
+                )))
+            };
             enforcer::server::serve(listener, pipeline, log, server_options, shutdown_signal())
                 .await?;
+            let _ = stop_admin.send(());
+            if let Some(admin) = admin {
+                admin.await??;
+            }
             println!("enforcer stopped");
             Ok(())
         })
@@ -246,17 +355,18 @@ fn demo(json: bool, policy: Option<&std::path::Path>) -> anyhow::Result<()> {
 }
 
 fn print_setup(pipeline: &Pipeline) {
-    let policy = pipeline.policy();
+    let snapshot = pipeline.snapshot();
+    let policy = snapshot.policy();
     println!(
         "{} example rules under policy `{}` ({:?}: review {:.2}, limit {:.2}, block {:.2})",
-        pipeline.rules().rules().len(),
+        snapshot.rules().active_rules().count(),
         policy.version,
         policy.strategy,
         policy.thresholds.review,
         policy.thresholds.limit,
         policy.thresholds.block,
     );
-    for rule in pipeline.rules().rules() {
+    for rule in snapshot.rules().active_rules() {
         let manifest = rule.manifest();
         let part = policy.for_rule(rule.name());
         println!(

@@ -10,21 +10,36 @@
 //! Shadow rules change nothing live: their verdicts reach only the shadow
 //! decision, their effects are only listed, and the counters only they
 //! declare are kept in a store of their own.
+//!
+//! The rules and policy form an immutable [`Snapshot`], replaced atomically
+//! by [`Pipeline::deploy`]: each evaluation holds the snapshot it started
+//! with, so a swap never fails, drops or doubles one, and each decision
+//! names exactly one build of each rule that ran. A rule may run two
+//! versions: its active one and a candidate, either beside it in shadow or
+//! in its place for a stable slice of actors (a rollout). The state, the
+//! event ids seen and each version's running costs outlive snapshots.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+
 use crate::combine::combine;
 use crate::decision::{
     Decision, EnforcementAction, LabelChange, RuleReport, ShadowDecision, resolve_subject,
+};
+use crate::deployment::{
+    Deployment, RuleDeployment, Stage, VersionCounts, VersionStats, in_rollout,
 };
 use crate::event::{Event, InvalidEvent, Value};
 use crate::idempotency::{Claim, DEFAULT_MAX_REMEMBERED, DEFAULT_RETENTION_MS, SeenEvents};
 use crate::manifest::{CounterKey, Guard};
 use crate::policy::{FailureMode, Mode, Policy, PolicyError, RulePolicy};
-use crate::router::{DuplicateRule, RuleSet};
+use crate::router::{RuleSet, RuleSetError, wants};
 use crate::rule::Rule;
+use crate::state::catalog::SHADOW_COUNTER_BASE;
 use crate::state::memory::{DEFAULT_LATENESS_SECONDS, label_expiry_ms};
 use crate::state::{
     CounterCatalog, CounterId, CounterStores, HashBanks, MemoryState, RuleStateView, SharedCounter,
@@ -80,9 +95,9 @@ impl Default for PipelineOptions {
 /// Why a pipeline cannot be built from these rules and this policy.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// Two rules share a name.
+    /// Two rules share a name, or a rule's versions disagree on it.
     #[error(transparent)]
-    DuplicateRule(#[from] DuplicateRule),
+    RuleSet(#[from] RuleSetError),
     /// The policy does not fit the rules.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -98,25 +113,62 @@ pub struct Evaluation {
     pub duplicate: bool,
 }
 
-/// A rule with its part under the policy, its view of the state, and its
-/// identity as reports name it (shared, so a report copies no strings).
+/// One version of a rule with its part under the policy, its view of the
+/// state, its identity as reports name it (shared, so a report copies no
+/// strings) and its running costs.
 struct Participant {
+    rule: Arc<dyn Rule>,
     policy: RulePolicy,
     view: Arc<dyn StateView>,
     name: Arc<str>,
     version: Arc<str>,
     sha256: Arc<str>,
+    stats: Arc<VersionStats>,
+    /// A candidate version, as reports mark it.
+    candidate: bool,
 }
 
-/// Rules, policy and state, ready to decide events. Shared across threads.
-pub struct Pipeline {
+/// The participants of one deployed rule.
+struct Slot {
+    active: Option<Participant>,
+    candidate: Option<(Participant, Stage)>,
+}
+
+/// What one published rule set decides with: immutable, and held by each
+/// evaluation from its start to its end, so that a swap never changes the
+/// rules halfway through an event.
+pub struct Snapshot {
     rules: RuleSet,
-    participants: Vec<Participant>,
+    slots: Vec<Slot>,
     policy: Arc<Policy>,
     policy_version: Arc<str>,
     catalog: CounterCatalog,
+}
+
+impl Snapshot {
+    /// The deployed rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The counters kept.
+    pub fn catalog(&self) -> &CounterCatalog {
+        &self.catalog
+    }
+}
+
+/// What outlives every snapshot: the behaviour state, the event ids seen,
+/// the hash banks and each version's running costs.
+struct Shared {
     stores: CounterStores,
+    banks: Arc<HashBanks>,
     seen: SeenEvents,
+    stats: DashMap<Arc<str>, Arc<VersionStats>, foldhash::fast::RandomState>,
     sweep_every_events: Option<u64>,
     honour_guards: bool,
     max_future_skew_ms: Option<i64>,
@@ -125,102 +177,88 @@ pub struct Pipeline {
     sweeping: Mutex<()>,
 }
 
+/// Rules, policy and state, ready to decide events. Shared across threads.
+/// The rules and policy are a [`Snapshot`] replaced atomically by
+/// [`Pipeline::deploy`]; the state carries over.
+pub struct Pipeline {
+    snapshot: ArcSwap<Snapshot>,
+    shared: Shared,
+    /// Serialises deployments, so that each builds on the one before.
+    deploying: Mutex<()>,
+}
+
 impl Pipeline {
-    /// Build a pipeline: declare every counter the policy and the enabled
-    /// rules need, and give each rule its view of the state.
+    /// Build a pipeline with these rules, each active, under `policy`.
     pub fn new(
         rules: Vec<Arc<dyn Rule>>,
         policy: Policy,
         options: PipelineOptions,
     ) -> Result<Self, PipelineError> {
-        let rules = RuleSet::new(rules)?;
-        policy.check_rules(rules.rules().iter().map(|r| r.name()))?;
-
-        // Live counters first, so that the shadow-only ones get the ids
-        // above them and a store of their own.
-        let mut catalog = CounterCatalog::new();
-        for (spec, _) in &policy.counters {
-            catalog.declare(spec);
-        }
-        let modes: Vec<Mode> = rules
-            .rules()
-            .iter()
-            .map(|rule| policy.for_rule(rule.name()).mode)
-            .collect();
-        let mut counter_ids: Vec<Vec<(String, CounterId)>> = vec![Vec::new(); modes.len()];
-        for (index, rule) in rules.rules().iter().enumerate() {
-            if modes[index] == Mode::Enforce {
-                for spec in &rule.manifest().counters {
-                    let id = catalog.declare(spec);
-                    counter_ids[index].push((spec.name.clone(), id));
-                }
-            }
-        }
-        let shadow_from = CounterId(catalog.len() as u32);
-        for (index, rule) in rules.rules().iter().enumerate() {
-            if modes[index] == Mode::Shadow {
-                for spec in &rule.manifest().counters {
-                    let id = catalog.declare_shadow(spec);
-                    counter_ids[index].push((spec.name.clone(), id));
-                }
-            }
-        }
-        let stores = CounterStores {
-            live: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
-            shadow: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
-            shadow_from,
+        let deployment = Deployment {
+            rules: rules.into_iter().map(RuleDeployment::active).collect(),
+            policy,
         };
+        Self::with_deployment(deployment, options)
+    }
 
-        let shared: Arc<[SharedCounter]> = policy
-            .counters
-            .iter()
-            .map(|(spec, _)| SharedCounter {
-                name: spec.name.clone(),
-                id: catalog.resolve(spec).expect("declared above"),
-                window_seconds: spec.window_seconds,
-            })
-            .collect();
-        let banks = Arc::new(options.banks);
-        let participants = rules
-            .rules()
-            .iter()
-            .zip(counter_ids)
-            .map(|(rule, counters)| {
-                let view =
-                    RuleStateView::new(stores.clone(), banks.clone(), counters, shared.clone());
-                Participant {
-                    policy: policy.for_rule(rule.name()),
-                    view: Arc::new(view),
-                    name: Arc::from(rule.name()),
-                    version: Arc::from(rule.manifest().version.as_str()),
-                    sha256: Arc::from(rule.sha256()),
-                }
-            })
-            .collect();
-
-        Ok(Pipeline {
-            rules,
-            participants,
-            policy_version: Arc::from(policy.version.as_str()),
-            policy: Arc::new(policy),
-            catalog,
-            stores,
+    /// Build a pipeline that runs `deployment`.
+    pub fn with_deployment(
+        deployment: Deployment,
+        options: PipelineOptions,
+    ) -> Result<Self, PipelineError> {
+        let shared = Shared {
+            stores: CounterStores {
+                live: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
+                shadow: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
+                shadow_from: SHADOW_COUNTER_BASE,
+            },
+            banks: Arc::new(options.banks),
             seen: SeenEvents::new(
                 options.idempotency_retention_ms,
                 options.idempotency_max_remembered,
             ),
+            stats: DashMap::default(),
             sweep_every_events: options.sweep_every_events.map(|n| n.max(1)),
             honour_guards: options.honour_guards,
             max_future_skew_ms: options.max_future_skew_ms,
-            sweeping: Mutex::new(()),
             events: AtomicU64::new(0),
+            sweeping: Mutex::new(()),
+        };
+        let snapshot = shared.build(deployment, &CounterCatalog::new())?;
+        Ok(Pipeline {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            shared,
+            deploying: Mutex::new(()),
         })
+    }
+
+    /// Replace the rules and policy with `deployment`, atomically: an
+    /// evaluation already under way finishes with the snapshot it started
+    /// with, and every later one sees the new one. Counters a new version
+    /// declares in the same shape as before keep their history. On error
+    /// nothing changes.
+    pub fn deploy(&self, deployment: Deployment) -> Result<(), PipelineError> {
+        let _one_at_a_time = self.deploying.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = self.snapshot.load();
+        let next = self.shared.build(deployment, &previous.catalog)?;
+        self.snapshot.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// The snapshot evaluations start with now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// What the version built as `sha256` has cost so far, if it ever ran.
+    pub fn version_counts(&self, sha256: &str) -> Option<VersionCounts> {
+        self.shared.stats.get(sha256).map(|stats| stats.read())
     }
 
     /// Decide one event.
     pub fn evaluate(&self, event: Event) -> Result<Evaluation, InvalidEvent> {
         event.validate()?;
-        if let Some(skew) = self.max_future_skew_ms {
+        if let Some(skew) = self.shared.max_future_skew_ms {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
@@ -236,7 +274,7 @@ impl Pipeline {
             }
         }
         let event = Arc::new(event);
-        let guard = match self.seen.claim(&event.id, event.occurred_at_ms) {
+        let guard = match self.shared.seen.claim(&event.id, event.occurred_at_ms) {
             Claim::Seen(decision) => {
                 return Ok(Evaluation {
                     decision,
@@ -245,7 +283,8 @@ impl Pipeline {
             }
             Claim::New(guard) => guard,
         };
-        let decision = Arc::new(self.decide(&event));
+        let snapshot = self.snapshot.load();
+        let decision = Arc::new(self.decide(&snapshot, &event));
         guard.complete(decision.clone());
         self.maybe_sweep();
         Ok(Evaluation {
@@ -254,57 +293,66 @@ impl Pipeline {
         })
     }
 
-    fn decide(&self, event: &Arc<Event>) -> Decision {
-        let stores = &self.stores;
+    fn decide(&self, snapshot: &Snapshot, event: &Arc<Event>) -> Decision {
+        let stores = &self.shared.stores;
+        let catalog = &snapshot.catalog;
         stores
             .live
-            .record_counters(event, &self.catalog, CounterId(0)..stores.shadow_from);
-        if stores.shadow_from.0 < self.catalog.len() as u32 {
-            stores.shadow.record_counters(
-                event,
-                &self.catalog,
-                stores.shadow_from..CounterId(u32::MAX),
-            );
+            .record_counters(event, catalog, CounterId(0)..SHADOW_COUNTER_BASE);
+        if catalog.has_shadow_only() {
+            stores
+                .shadow
+                .record_counters(event, catalog, SHADOW_COUNTER_BASE..CounterId(u32::MAX));
         }
 
         let mut reports = Vec::new();
+        // Which reports the shadow decision leaves out: those of active
+        // versions whose shadow candidate stands in for them there.
+        let mut replaced_in_shadow = Vec::new();
         // Most verdicts ask for no effects: collect only those that do.
         let mut live_effects = Vec::new();
         let mut shadow_effects = Vec::new();
-        let mut shadow_ran = false;
-        for index in self.rules.subscriber_indices(&event.kind) {
-            let participant = &self.participants[index];
-            if participant.policy.mode == Mode::Disabled {
-                continue;
+        for index in snapshot.rules.subscriber_indices(&event.kind) {
+            let slot = &snapshot.slots[index];
+            let (decider, shadow_candidate) = match &slot.candidate {
+                Some((candidate, Stage::Rollout { percent }))
+                    if in_rollout(&candidate.name, &event.actor, *percent) =>
+                {
+                    (Some(candidate), None)
+                }
+                Some((candidate, Stage::Shadow)) => (slot.active.as_ref(), Some(candidate)),
+                _ => (slot.active.as_ref(), None),
+            };
+            let runs = |p: &&Participant| {
+                p.policy.mode != Mode::Disabled && wants(p.rule.as_ref(), &event.kind)
+            };
+            let candidate_runs = shadow_candidate.filter(runs).is_some();
+            for participant in decider
+                .filter(runs)
+                .into_iter()
+                .chain(shadow_candidate.filter(runs))
+            {
+                replaced_in_shadow.push(candidate_runs && !participant.candidate);
+                let report = self.run(participant, event, &mut live_effects, &mut shadow_effects);
+                reports.push(report);
             }
-            let rule = &self.rules.rules()[index];
-            let guards = &rule.manifest().guards;
-            shadow_ran |= participant.policy.mode == Mode::Shadow;
-            if self.honour_guards && !guards_admit(guards, event, &*participant.view) {
-                reports.push(skipped(participant));
-                continue;
-            }
-            let outcome = rule.evaluate(event, &participant.view);
-            let (report, effects) = report(outcome, participant.policy, event);
-            let live = report.mode == Mode::Enforce;
-            if !effects.is_empty() {
-                let list = if live {
-                    &mut live_effects
-                } else {
-                    &mut shadow_effects
-                };
-                list.push((report.rule.clone(), effects));
-            }
-            reports.push(report);
         }
 
         let live = combine(
-            &self.policy,
+            &snapshot.policy,
             reports.iter().filter(|r| r.mode == Mode::Enforce),
         );
         let label_changes = self.apply(live_effects, event, true);
+        let shadow_ran = reports.iter().any(|r| r.mode == Mode::Shadow);
         let shadow = shadow_ran.then(|| {
-            let outcome = combine(&self.policy, &reports);
+            let outcome = combine(
+                &snapshot.policy,
+                reports
+                    .iter()
+                    .zip(&replaced_in_shadow)
+                    .filter(|(_, replaced)| !**replaced)
+                    .map(|(report, _)| report),
+            );
             ShadowDecision {
                 differs: outcome.severity != live.severity || outcome.actions != live.actions,
                 outcome,
@@ -319,8 +367,38 @@ impl Pipeline {
             rules: reports,
             label_changes,
             shadow,
-            policy_version: self.policy_version.clone(),
+            policy_version: snapshot.policy_version.clone(),
         }
+    }
+
+    /// Call one version of a rule (unless its guards rule the call out),
+    /// count the call against it, and file the effects it asks for.
+    fn run(
+        &self,
+        participant: &Participant,
+        event: &Arc<Event>,
+        live_effects: &mut Vec<(Arc<str>, Vec<Effect>)>,
+        shadow_effects: &mut Vec<(Arc<str>, Vec<Effect>)>,
+    ) -> RuleReport {
+        let guards = &participant.rule.manifest().guards;
+        if self.shared.honour_guards && !guards_admit(guards, event, &*participant.view) {
+            return skipped(participant);
+        }
+        let outcome = participant.rule.evaluate(event, &participant.view);
+        let (mut report, effects) = report(outcome, participant.policy, event);
+        report.candidate = participant.candidate;
+        participant
+            .stats
+            .record(report.fuel_used, report.error.is_some(), report.fired());
+        if !effects.is_empty() {
+            let list = if report.mode == Mode::Enforce {
+                live_effects
+            } else {
+                shadow_effects
+            };
+            list.push((report.rule.clone(), effects));
+        }
+        report
     }
 
     /// Resolve the effects rules asked for into label changes, and make
@@ -331,7 +409,7 @@ impl Pipeline {
         event: &Event,
         commit: bool,
     ) -> Vec<LabelChange> {
-        let live = &self.stores.live;
+        let live = &self.shared.stores.live;
         let at = event.occurred_at_ms;
         let mut changes = Vec::new();
         for (rule, effects) in effects {
@@ -379,10 +457,10 @@ impl Pipeline {
     fn maybe_sweep(&self) {
         // With no inline sweeps (the server sweeps in the background), the
         // shared event count is not touched at all.
-        let Some(every) = self.sweep_every_events else {
+        let Some(every) = self.shared.sweep_every_events else {
             return;
         };
-        let n = self.events.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.shared.events.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_multiple_of(every) {
             self.sweep();
         }
@@ -391,44 +469,159 @@ impl Pipeline {
     /// Reclaim aged-out counters, expired labels and old event ids now. If a
     /// sweep is already running, this one is skipped.
     pub fn sweep(&self) {
-        let Ok(_sweeping) = self.sweeping.try_lock() else {
+        let shared = &self.shared;
+        let Ok(_sweeping) = shared.sweeping.try_lock() else {
             return;
         };
-        self.stores.live.sweep(&self.catalog);
-        self.stores.shadow.sweep(&self.catalog);
-        if let Some(watermark) = self.stores.live.watermark_ms() {
-            self.seen.sweep(watermark);
+        let snapshot = self.snapshot.load();
+        shared.stores.live.sweep(&snapshot.catalog);
+        shared.stores.shadow.sweep(&snapshot.catalog);
+        if let Some(watermark) = shared.stores.live.watermark_ms() {
+            shared.seen.sweep(watermark);
         }
     }
 
     /// The live state: counters of live rules and the policy, and labels.
     pub fn live_state(&self) -> &MemoryState {
-        &self.stores.live
+        &self.shared.stores.live
     }
 
     /// The counters only shadow rules read.
     pub fn shadow_state(&self) -> &MemoryState {
-        &self.stores.shadow
-    }
-
-    /// The counters kept.
-    pub fn catalog(&self) -> &CounterCatalog {
-        &self.catalog
-    }
-
-    /// The rule set.
-    pub fn rules(&self) -> &RuleSet {
-        &self.rules
-    }
-
-    /// The policy.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+        &self.shared.stores.shadow
     }
 
     /// How many event ids are remembered for idempotency.
     pub fn remembered_events(&self) -> usize {
-        self.seen.len()
+        self.shared.seen.len()
+    }
+}
+
+impl Shared {
+    /// Turn a deployment into a snapshot over this state: declare every
+    /// counter the policy and the running versions need (ids carried over
+    /// from `previous`), and give each version its view of the state.
+    fn build(
+        &self,
+        deployment: Deployment,
+        previous: &CounterCatalog,
+    ) -> Result<Snapshot, PipelineError> {
+        let Deployment { rules, policy } = deployment;
+        let rules = RuleSet::deployed(rules)?;
+        policy.check_rules(rules.deployments().iter().map(|d| d.name.as_str()))?;
+
+        // Each running version with the mode it runs in.
+        struct Plan<'a> {
+            rule: &'a Arc<dyn Rule>,
+            policy: RulePolicy,
+            candidate: Option<Stage>,
+        }
+        let mut plans: Vec<Plan> = Vec::new();
+        for deployment in rules.deployments() {
+            let part = policy.for_rule(&deployment.name);
+            if let Some(rule) = &deployment.active {
+                plans.push(Plan {
+                    rule,
+                    policy: part,
+                    candidate: None,
+                });
+            }
+            if let Some(candidate) = &deployment.candidate {
+                let mode = match (candidate.stage, part.mode) {
+                    (_, Mode::Disabled) => Mode::Disabled,
+                    (Stage::Shadow, _) => Mode::Shadow,
+                    (Stage::Rollout { .. }, mode) => mode,
+                };
+                plans.push(Plan {
+                    rule: &candidate.rule,
+                    policy: RulePolicy { mode, ..part },
+                    candidate: Some(candidate.stage),
+                });
+            }
+        }
+
+        // Live counters first, then the ones only shadow versions need.
+        let mut catalog = previous.successor();
+        for (spec, _) in &policy.counters {
+            catalog.declare(spec);
+        }
+        let mut counter_ids: Vec<Vec<(String, CounterId)>> = vec![Vec::new(); plans.len()];
+        for mode in [Mode::Enforce, Mode::Shadow] {
+            for (plan, ids) in plans.iter().zip(&mut counter_ids) {
+                if plan.policy.mode != mode {
+                    continue;
+                }
+                for spec in &plan.rule.manifest().counters {
+                    let id = if mode == Mode::Enforce {
+                        catalog.declare(spec)
+                    } else {
+                        catalog.declare_shadow(spec)
+                    };
+                    ids.push((spec.name.clone(), id));
+                }
+            }
+        }
+
+        let shared: Arc<[SharedCounter]> = policy
+            .counters
+            .iter()
+            .map(|(spec, _)| SharedCounter {
+                name: spec.name.clone(),
+                id: catalog.resolve(spec).expect("declared above"),
+                window_seconds: spec.window_seconds,
+            })
+            .collect();
+        let mut participants = plans.iter().zip(counter_ids).map(|(plan, counters)| {
+            let view = RuleStateView::new(
+                self.stores.clone(),
+                self.banks.clone(),
+                counters,
+                shared.clone(),
+            );
+            let sha256: Arc<str> = Arc::from(plan.rule.sha256());
+            let stats = self
+                .stats
+                .entry(sha256.clone())
+                .or_default()
+                .value()
+                .clone();
+            let participant = Participant {
+                rule: plan.rule.clone(),
+                policy: plan.policy,
+                view: Arc::new(view),
+                name: Arc::from(plan.rule.name()),
+                version: Arc::from(plan.rule.manifest().version.as_str()),
+                sha256,
+                stats,
+                candidate: plan.candidate.is_some(),
+            };
+            (participant, plan.candidate)
+        });
+        let slots = rules
+            .deployments()
+            .iter()
+            .map(|deployment| Slot {
+                active: deployment
+                    .active
+                    .as_ref()
+                    .and_then(|_| participants.next())
+                    .map(|(participant, _)| participant),
+                candidate: deployment
+                    .candidate
+                    .as_ref()
+                    .and_then(|_| participants.next())
+                    .and_then(|(participant, stage)| stage.map(|stage| (participant, stage))),
+            })
+            .collect();
+        drop(participants);
+
+        Ok(Snapshot {
+            rules,
+            slots,
+            policy_version: Arc::from(policy.version.as_str()),
+            policy: Arc::new(policy),
+            catalog,
+        })
     }
 }
 
@@ -489,6 +682,7 @@ fn quiet_report(
         error: None,
         failed_closed: false,
         skipped: false,
+        candidate: false,
     }
 }
 
@@ -501,6 +695,7 @@ fn skipped(participant: &Participant) -> RuleReport {
     );
     RuleReport {
         skipped: true,
+        candidate: participant.candidate,
         ..quiet_report(identity, participant.policy)
     }
 }

@@ -535,6 +535,10 @@ async fn health_and_reflection_answer() {
     ] {
         assert!(names.contains(name), "{name} not listed: {names:?}");
     }
+    assert!(
+        !names.contains("enforcement.v1.Admin"),
+        "the data plane does not serve the control plane: {names:?}"
+    );
     let file = responses.next().await.unwrap().unwrap();
     let Some(reflection::server_reflection_response::MessageResponse::FileDescriptorResponse(
         files,

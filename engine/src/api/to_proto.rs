@@ -46,7 +46,7 @@ pub fn event_to_proto(event: &Event) -> v1::Event {
     v1::Event {
         id: event.id.clone(),
         kind: event.kind.clone(),
-        occurred_at: Some(timestamp(event.occurred_at_ms)),
+        occurred_at: Some(timestamp_to_proto(event.occurred_at_ms)),
         actor: Some(entity_to_proto(&event.actor)),
         target: event.target.as_ref().map(entity_to_proto),
         attributes: event
@@ -90,11 +90,23 @@ pub fn action_to_proto(action: Action) -> v1::ActionType {
     }
 }
 
-fn timestamp(ms: i64) -> prost_types::Timestamp {
+/// A time in Unix milliseconds as a protobuf timestamp.
+pub fn timestamp_to_proto(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         // In 0..1000 by `rem_euclid`, so the cast cannot truncate.
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// A rule's mode; disabled (not running) has no wire value of its own:
+/// rules that do not run are never reported, and the control plane marks
+/// them with a flag of their own.
+pub fn mode_to_proto(mode: Mode) -> v1::Mode {
+    match mode {
+        Mode::Enforce => v1::Mode::Enforce,
+        Mode::Shadow => v1::Mode::Shadow,
+        Mode::Disabled => v1::Mode::Unspecified,
     }
 }
 
@@ -114,12 +126,7 @@ fn enforcement_to_proto(action: &EnforcementAction) -> v1::EnforcementAction {
 }
 
 fn report_to_proto(report: &RuleReport) -> v1::RuleReport {
-    let mode = match report.mode {
-        Mode::Enforce => v1::Mode::Enforce,
-        Mode::Shadow => v1::Mode::Shadow,
-        // Disabled rules are not called and never reported.
-        Mode::Disabled => v1::Mode::Unspecified,
-    };
+    let mode = mode_to_proto(report.mode);
     v1::RuleReport {
         rule: report.rule.to_string(),
         version: report.version.to_string(),
@@ -146,6 +153,7 @@ fn report_to_proto(report: &RuleReport) -> v1::RuleReport {
         }),
         failed_closed: report.failed_closed,
         skipped: report.skipped,
+        candidate: report.candidate,
     }
 }
 
@@ -160,7 +168,7 @@ fn label_to_proto(change: &LabelChange) -> v1::LabelChange {
             entity: Some(entity_to_proto(entity)),
             label: label.clone(),
             cleared: false,
-            expires_at: Some(timestamp(*expires_at_ms)),
+            expires_at: Some(timestamp_to_proto(*expires_at_ms)),
             rule: rule.to_string(),
         },
         LabelChange::Clear {

@@ -8,7 +8,13 @@
 //! one instance and read its manifest (which also takes the instance's reset
 //! snapshot). Every step can refuse the rule with a [`LoadError`] that says
 //! what was wrong; none of them can hurt the rules already loaded.
+//!
+//! With a [cache directory](RuntimeConfig::cache_dir), the compiled rule is
+//! also written to disk, and a later load of the same build (in this process
+//! or after a restart) reads it back instead of running the isolation pass,
+//! componentizing and compiling again.
 
+mod cache;
 mod contract;
 mod convert;
 mod host;
@@ -16,6 +22,7 @@ pub mod isolation;
 mod limits;
 mod rule;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -30,6 +37,7 @@ pub use isolation::IsolationError;
 pub use limits::Limits;
 pub use rule::LoadedRule;
 
+use cache::CompileCache;
 use contract::ContractInfo;
 use contract::bindings::{IsolatedRule, IsolatedRulePre};
 use host::HostState;
@@ -80,6 +88,18 @@ pub struct RuntimeConfig {
     /// How often the epoch advances. The deadline is checked at this
     /// granularity.
     pub epoch_tick: Duration,
+    /// A directory for compiled rules, so that loading a build this engine
+    /// has compiled before (in this process or an earlier one) skips the
+    /// isolation pass and compilation. `None`, the default, compiles every
+    /// load. The directory is created when first written.
+    ///
+    /// The engine runs what it finds there as native code, trusting that it
+    /// wrote it: wasmtime only checks that an entry was made by the same
+    /// engine version with the same settings. The directory must therefore
+    /// be as protected as the engine's binary, writable by the engine's user
+    /// alone. An entry that cannot be read back is removed and the rule
+    /// compiled; a failure to write one is logged and ignored.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -91,6 +111,7 @@ impl Default for RuntimeConfig {
             isolate: true,
             max_instances: 256,
             epoch_tick: Duration::from_millis(1),
+            cache_dir: None,
         }
     }
 }
@@ -129,6 +150,7 @@ pub(crate) struct RuntimeInner {
     engine: Engine,
     linker: Linker<HostState>,
     config: RuntimeConfig,
+    cache: Option<CompileCache>,
     _ticker: Option<EpochTicker>,
 }
 
@@ -170,11 +192,13 @@ impl Runtime {
             .metering
             .epoch()
             .then(|| EpochTicker::start(engine.clone(), config.epoch_tick));
+        let cache = config.cache_dir.clone().map(CompileCache::new);
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
                 config,
+                cache,
                 _ticker: ticker,
             }),
         })
@@ -208,6 +232,56 @@ impl Runtime {
             )));
         }
         let sha256 = hex::encode(Sha256::digest(wasm));
+        let cache = self.inner.cache.as_ref().map(|cache| {
+            let key = CompileCache::key(
+                &self.inner.engine,
+                &sha256,
+                self.inner.config.isolate,
+                limits.max_memory_bytes,
+            );
+            (cache, key)
+        });
+        let cached = cache.as_ref().and_then(|(cache, key)| {
+            let component = cache.load(&self.inner.engine, key)?;
+            // An entry that does not fit the contract has no business under
+            // its key; it is dropped like a corrupt one and compiled afresh.
+            self.prepare(&component)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        error = %e,
+                        "rule cache entry does not fit the contract; compiling instead"
+                    );
+                    cache.remove(key);
+                })
+                .ok()
+        });
+        let from_cache = cached.is_some();
+        let (pre, compiled) = match cached {
+            Some(pre) => (pre, None),
+            None => {
+                let component = self.compile(wasm, &limits)?;
+                (self.prepare(&component)?, Some(component))
+            }
+        };
+        let rule = LoadedRule::new(
+            self.inner.clone(),
+            pre,
+            sha256,
+            wasm.len(),
+            limits,
+            from_cache,
+        )?;
+        // Only a rule that loaded is worth keeping: one refused later (by
+        // its manifest) would be refused again on every load.
+        if let (Some((cache, key)), Some(component)) = (cache, compiled) {
+            cache.store(&key, &component);
+        }
+        Ok(rule)
+    }
+
+    /// The slow part of a load: the isolation pass, componentizing and
+    /// compiling to native code.
+    fn compile(&self, wasm: &[u8], limits: &Limits) -> Result<Component, LoadError> {
         let contract = ContractInfo::get();
         let isolated = if self.inner.config.isolate {
             isolation::isolate(wasm, contract, limits.max_memory_bytes)?
@@ -215,15 +289,18 @@ impl Runtime {
             isolation::check_only(wasm, contract)?
         };
         let component = componentize(isolated, contract)?;
-        let component = Component::new(&self.inner.engine, &component)
-            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
-        let pre = self
-            .inner
+        Component::new(&self.inner.engine, &component)
+            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))
+    }
+
+    /// Resolve a compiled rule's imports against the host, ready to be
+    /// instantiated.
+    fn prepare(&self, component: &Component) -> Result<IsolatedRulePre<HostState>, LoadError> {
+        self.inner
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(IsolatedRulePre::new)
-            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
-        LoadedRule::new(self.inner.clone(), pre, sha256, wasm.len(), limits)
+            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))
     }
 }
 

@@ -33,6 +33,7 @@ pub struct LoadedRule {
     name: Arc<str>,
     version: Arc<str>,
     declarations: Arc<Declarations>,
+    compiled_from_cache: bool,
     /// Boxed, so that taking one out and putting it back on every call
     /// moves a pointer rather than the whole store and bindings.
     #[allow(clippy::vec_box)]
@@ -52,6 +53,7 @@ impl LoadedRule {
         sha256: String,
         wasm_bytes: usize,
         limits: Limits,
+        compiled_from_cache: bool,
     ) -> Result<Self, LoadError> {
         let mut rule = LoadedRule {
             runtime,
@@ -63,6 +65,7 @@ impl LoadedRule {
             name: Arc::from("(loading)"),
             version: Arc::from(""),
             declarations: Arc::new(Declarations::default()),
+            compiled_from_cache,
             idle: Mutex::new(Vec::new()),
         };
         let (mut first, manifest) = rule
@@ -103,6 +106,12 @@ impl LoadedRule {
     /// The size of the wasm it was loaded from.
     pub fn wasm_bytes(&self) -> usize {
         self.wasm_bytes
+    }
+
+    /// Whether its compiled code was read from the runtime's cache
+    /// directory rather than compiled by this load.
+    pub fn compiled_from_cache(&self) -> bool {
+        self.compiled_from_cache
     }
 
     /// The budgets its calls run under.

@@ -6,6 +6,7 @@
 //! [`serve`] is the whole server as a library function: the binary's
 //! `enforcer serve` and the end-to-end tests both call it.
 
+pub mod admin;
 mod evaluator;
 mod limits;
 mod service;
@@ -125,6 +126,12 @@ pub async fn serve(
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // The descriptor set holds the control plane too; this
+            // listener serves only the data plane and health.
+            .with_service_name("enforcement.v1.Enforcement")
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;

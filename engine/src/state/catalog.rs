@@ -11,9 +11,15 @@ use std::collections::HashMap;
 
 use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec};
 
-/// A counter the engine keeps. Stable for the life of its catalog.
+/// A counter the engine keeps. Stable for the life of the engine: a
+/// counter keeps its id, and so its history, across rule swaps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CounterId(pub u32);
+
+/// The first id of a counter kept for shadow rules alone. Live ids count up
+/// from 0 and shadow-only ids from here, so the two never meet, and the
+/// store a counter lives in follows from its id.
+pub const SHADOW_COUNTER_BASE: CounterId = CounterId(1 << 31);
 
 /// What a counter counts: a declaration without its name and window.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -54,11 +60,19 @@ pub struct CounterDef {
 /// Every kept counter, and which event kinds update which.
 #[derive(Clone, Debug, Default)]
 pub struct CounterCatalog {
-    defs: Vec<CounterDef>,
+    /// Live counters by id; `None` for an id an earlier catalog gave to a
+    /// counter no rule declares any more.
+    live: Vec<Option<CounterDef>>,
+    /// Shadow-only counters by id less [`SHADOW_COUNTER_BASE`].
+    shadow: Vec<Option<CounterDef>>,
     by_shape: HashMap<CounterShape, CounterId>,
     /// Counters kept for shadow rules alone, by shape.
     shadow_by_shape: HashMap<CounterShape, CounterId>,
     by_kind: HashMap<String, Vec<CounterId>, foldhash::fast::RandomState>,
+    /// Every id ever given, by this catalog or the ones it succeeds, so
+    /// that a shape declared again gets its old id back.
+    assigned: HashMap<CounterShape, CounterId>,
+    assigned_shadow: HashMap<CounterShape, CounterId>,
 }
 
 impl CounterCatalog {
@@ -67,16 +81,29 @@ impl CounterCatalog {
         Self::default()
     }
 
+    /// An empty catalog for the next rule set of the same engine: it keeps
+    /// no counter yet, but a counter declared again gets the id it had
+    /// here, so its history in the store carries over.
+    pub fn successor(&self) -> Self {
+        CounterCatalog {
+            live: vec![None; self.live.len()],
+            shadow: vec![None; self.shadow.len()],
+            assigned: self.assigned.clone(),
+            assigned_shadow: self.assigned_shadow.clone(),
+            ..Self::default()
+        }
+    }
+
     /// Keep the counter `spec` describes, sharing an existing one of the
     /// same shape (and lengthening its history if `spec` needs more).
     pub fn declare(&mut self, spec: &CounterSpec) -> CounterId {
         let shape = CounterShape::of(spec);
         if let Some(&id) = self.by_shape.get(&shape) {
-            let def = &mut self.defs[id.0 as usize];
+            let def = self.def_mut(id);
             def.retention_seconds = def.retention_seconds.max(spec.window_seconds);
             return id;
         }
-        let id = self.push(shape.clone(), spec.window_seconds);
+        let id = self.push(shape.clone(), spec.window_seconds, false);
         self.by_shape.insert(shape, id);
         id
     }
@@ -85,30 +112,42 @@ impl CounterCatalog {
     /// counter of the same shape only if that one already keeps enough
     /// history; otherwise it gets a counter of its own, so that a shadow
     /// rule never lengthens (or otherwise changes) a live counter. Declare
-    /// every live counter first: shadow-only ids then come after them.
+    /// every live counter first.
     pub fn declare_shadow(&mut self, spec: &CounterSpec) -> CounterId {
         let shape = CounterShape::of(spec);
         if let Some(&id) = self.by_shape.get(&shape)
-            && self.defs[id.0 as usize].retention_seconds >= spec.window_seconds
+            && self.def(id).retention_seconds >= spec.window_seconds
         {
             return id;
         }
         if let Some(&id) = self.shadow_by_shape.get(&shape) {
-            let def = &mut self.defs[id.0 as usize];
+            let def = self.def_mut(id);
             def.retention_seconds = def.retention_seconds.max(spec.window_seconds);
             return id;
         }
-        let id = self.push(shape.clone(), spec.window_seconds);
+        let id = self.push(shape.clone(), spec.window_seconds, true);
         self.shadow_by_shape.insert(shape, id);
         id
     }
 
-    fn push(&mut self, shape: CounterShape, retention_seconds: u32) -> CounterId {
-        let id = CounterId(self.defs.len() as u32);
+    fn push(&mut self, shape: CounterShape, retention_seconds: u32, shadow: bool) -> CounterId {
+        let (defs, assigned, base) = if shadow {
+            (
+                &mut self.shadow,
+                &mut self.assigned_shadow,
+                SHADOW_COUNTER_BASE.0,
+            )
+        } else {
+            (&mut self.live, &mut self.assigned, 0)
+        };
+        let id = *assigned.entry(shape.clone()).or_insert_with(|| {
+            defs.push(None);
+            CounterId(base + defs.len() as u32 - 1)
+        });
         for kind in &shape.event_kinds {
             self.by_kind.entry(kind.clone()).or_default().push(id);
         }
-        self.defs.push(CounterDef {
+        defs[(id.0 - base) as usize] = Some(CounterDef {
             shape,
             retention_seconds,
         });
@@ -125,19 +164,47 @@ impl CounterCatalog {
         self.by_kind.get(kind).map_or(&[], Vec::as_slice)
     }
 
-    /// One counter's definition.
+    /// One kept counter's definition, or `None` if this catalog does not
+    /// keep it (an id of a counter no rule declares any more).
+    pub fn get(&self, id: CounterId) -> Option<&CounterDef> {
+        let slot = if id >= SHADOW_COUNTER_BASE {
+            self.shadow.get((id.0 - SHADOW_COUNTER_BASE.0) as usize)
+        } else {
+            self.live.get(id.0 as usize)
+        };
+        slot.and_then(Option::as_ref)
+    }
+
+    /// One kept counter's definition.
+    ///
+    /// # Panics
+    /// If the catalog does not keep `id`: ids come from this catalog.
     pub fn def(&self, id: CounterId) -> &CounterDef {
-        &self.defs[id.0 as usize]
+        self.get(id).expect("a counter id from this catalog")
+    }
+
+    fn def_mut(&mut self, id: CounterId) -> &mut CounterDef {
+        let slot = if id >= SHADOW_COUNTER_BASE {
+            &mut self.shadow[(id.0 - SHADOW_COUNTER_BASE.0) as usize]
+        } else {
+            &mut self.live[id.0 as usize]
+        };
+        slot.as_mut().expect("a counter id from this catalog")
+    }
+
+    /// Whether any counter is kept for shadow rules alone.
+    pub fn has_shadow_only(&self) -> bool {
+        !self.shadow_by_shape.is_empty()
     }
 
     /// How many counters are kept.
     pub fn len(&self) -> usize {
-        self.defs.len()
+        self.by_shape.len() + self.shadow_by_shape.len()
     }
 
     /// Whether no counter is kept.
     pub fn is_empty(&self) -> bool {
-        self.defs.is_empty()
+        self.len() == 0
     }
 }
 
@@ -205,5 +272,32 @@ mod tests {
         );
         assert_eq!(catalog.def(own).retention_seconds, 7200);
         assert_eq!(catalog.for_kind("message.sent"), [live, own]);
+    }
+
+    #[test]
+    fn a_successor_gives_a_shape_declared_again_its_old_id() {
+        let mut first = CounterCatalog::new();
+        let sent = first.declare(&spec("sent", &["message.sent"], 60));
+        let joined = first.declare(&spec("joined", &["group.joined"], 60));
+        let shadow = first.declare_shadow(&spec("s", &["message.sent"], 3600));
+        assert!(shadow >= SHADOW_COUNTER_BASE);
+
+        // The next rule set drops `joined`, keeps `sent` and adds a counter.
+        let mut next = first.successor();
+        let reported = next.declare(&spec("reports", &["report.filed"], 60));
+        assert_eq!(next.declare(&spec("msgs", &["message.sent"], 30)), sent);
+        assert_eq!(
+            next.declare_shadow(&spec("t", &["message.sent"], 7200)),
+            shadow
+        );
+        assert!(![sent, joined].contains(&reported));
+        assert!(
+            next.get(joined).is_none(),
+            "a counter nobody declares is not kept"
+        );
+        assert_eq!(next.def(sent).retention_seconds, 30);
+        assert_eq!(next.for_kind("group.joined"), []);
+        assert_eq!(next.len(), 3);
+        assert!(next.has_shadow_only());
     }
 }

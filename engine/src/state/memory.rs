@@ -344,11 +344,7 @@ impl MemoryState {
         self.records.retain(|_, record| {
             record.counters.retain_mut(|(id, series)| {
                 // A counter no longer in the catalog is kept for nobody.
-                let retention = if (id.0 as usize) < catalog.len() {
-                    catalog.def(*id).retention_seconds
-                } else {
-                    0
-                };
+                let retention = catalog.get(*id).map_or(0, |def| def.retention_seconds);
                 series.prune_before(horizon(now, retention, self.lateness_seconds));
                 series.len() > 0
             });
