@@ -6,13 +6,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use enforcer::api::v1;
+use enforcer::api::v1::admin_client::AdminClient;
 use enforcer::api::v1::enforcement_client::EnforcementClient;
 use enforcer::decision_log::DecisionLog;
-use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
+use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
 use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
+use enforcer::registry::{Provenance, Registry, RuleSource, SignaturePolicy};
 use enforcer::runtime::Runtime;
+use enforcer::server::admin::{AdminToken, serve_admin};
 use enforcer::server::{ServerOptions, serve};
+use tonic::Status;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// A running server.
@@ -107,4 +112,122 @@ impl Drop for TestServer {
 /// A wire event from an engine event.
 pub fn wire(event: &enforcer::event::Event) -> v1::Event {
     enforcer::api::event_to_proto(event)
+}
+
+/// The token the test control plane accepts.
+pub const TEST_TOKEN: &str = "test-token-0123456789";
+
+/// A data plane and a control plane over one registry, as `enforcer serve`
+/// runs them: the example rules (built in) under the example policy.
+pub struct TestEngine {
+    /// The data plane.
+    pub server: TestServer,
+    /// The registry the control plane changes.
+    pub registry: Arc<Registry>,
+    /// Where the control plane listens.
+    pub admin_addr: SocketAddr,
+    stop_admin: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A control-plane client that presents a token.
+pub type TestAdmin = AdminClient<InterceptedService<Channel, BearerToken>>;
+
+/// Adds `authorization: Bearer <token>` to every call (or nothing).
+#[derive(Clone)]
+pub struct BearerToken(Option<String>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        Ok(request)
+    }
+}
+
+impl TestEngine {
+    /// Start with the example rules, admitting uploads under `signatures`.
+    pub async fn start(signatures: SignaturePolicy) -> TestEngine {
+        Self::start_with(signatures, example_sources(), EXAMPLE_POLICY.to_string()).await
+    }
+
+    /// Start with these rules and this policy.
+    pub async fn start_with(
+        signatures: SignaturePolicy,
+        sources: Vec<(RuleSource, Provenance)>,
+        policy: String,
+    ) -> TestEngine {
+        let options = PipelineOptions {
+            max_future_skew_ms: None,
+            ..PipelineOptions::default()
+        };
+        let registry = tokio::task::spawn_blocking(move || {
+            Registry::start(
+                Runtime::new().unwrap(),
+                signatures,
+                sources,
+                policy,
+                options,
+                1000,
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .await
+        .unwrap();
+        let registry = Arc::new(registry);
+        let server = TestServer::start_with(
+            registry.pipeline().clone(),
+            100_000,
+            ServerOptions::default(),
+        )
+        .await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_addr = listener.local_addr().unwrap();
+        let (stop_admin, stopped) = tokio::sync::oneshot::channel::<()>();
+        let tokens = vec![AdminToken {
+            name: "tester".into(),
+            token: TEST_TOKEN.into(),
+        }];
+        tokio::spawn(serve_admin(
+            listener,
+            registry.clone(),
+            tokens,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        TestEngine {
+            server,
+            registry,
+            admin_addr,
+            stop_admin: Some(stop_admin),
+        }
+    }
+
+    /// A control-plane client presenting the test token.
+    pub async fn admin(&self) -> TestAdmin {
+        self.admin_presenting(Some(TEST_TOKEN)).await
+    }
+
+    /// A control-plane client presenting `token` (or none).
+    pub async fn admin_presenting(&self, token: Option<&str>) -> TestAdmin {
+        let channel = Channel::from_shared(format!("http://{}", self.admin_addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the control plane");
+        AdminClient::with_interceptor(channel, BearerToken(token.map(String::from)))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop_admin.take() {
+            let _ = stop.send(());
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod hostile;
 mod interop;
 mod isolation;
 mod isolation_props;
+mod lifecycle;
 mod pipeline;
 mod plugin_tests;
 mod proto;

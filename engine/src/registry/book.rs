@@ -127,6 +127,9 @@ impl RuleHistory {
         if self.candidate.is_some_and(|(c, _)| c == index) {
             self.candidate = None;
         }
+        // A version made active is no longer a rollback target; keeping
+        // it in the history would let a rollback land on itself.
+        self.previous.retain(|&p| p != index);
         if let Some(old) = self.active.replace(index) {
             self.previous.push(old);
         }

@@ -37,7 +37,7 @@ use wasm_encoder::{
 };
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
-use super::contract::{ContractInfo, MEMORY_GREW_IMPORT};
+use super::contract::{CONTRACT_VERSION, ContractInfo, MEMORY_GREW_IMPORT};
 
 /// Log2 of the dirty-tracking block size. 1 KiB blocks keep the copy small
 /// for a typical rule call, which touches a few scattered kilobytes.
@@ -67,12 +67,33 @@ pub enum IsolationError {
         /// The modules a rule may import from.
         allowed: String,
     },
+    /// Built against another version of the contract.
+    #[error(
+        "was built against contract {found} (it imports `{module}`); this engine speaks {expected}: rebuild the rule with the SDK of {expected}"
+    )]
+    WrongContract {
+        /// The contract the rule's imports name.
+        found: String,
+        /// The import that names it.
+        module: String,
+        /// The contract this engine speaks.
+        expected: &'static str,
+    },
     /// Something the reset cannot cover.
     #[error("{0}")]
     Unsupported(String),
     /// A required export is missing.
     #[error("does not export `{0}`, which the contract requires")]
     MissingExport(String),
+}
+
+/// The contract an import names, when it is the rule contract at another
+/// version (`enforcer:rule/host@0.1.0` names `enforcer:rule@0.1.0`).
+fn other_contract(module: &str) -> Option<String> {
+    let (package, _) = CONTRACT_VERSION.split_once('@')?;
+    let (interface, version) = module.split_once('@')?;
+    let found = format!("{package}@{version}");
+    (interface.starts_with(&format!("{package}/")) && found != CONTRACT_VERSION).then_some(found)
 }
 
 /// What the pass learned about the input module.
@@ -228,6 +249,13 @@ fn inspect(module: &[u8], contract: &ContractInfo) -> Result<ModuleShape, Isolat
                             shape
                                 .import_names
                                 .push((import.module.to_string(), import.name.to_string()));
+                        }
+                        _ if !allowed && other_contract(import.module).is_some() => {
+                            return Err(IsolationError::WrongContract {
+                                found: other_contract(import.module).unwrap_or_default(),
+                                module: import.module.to_string(),
+                                expected: CONTRACT_VERSION,
+                            });
                         }
                         _ => {
                             return Err(IsolationError::ForbiddenImport {
