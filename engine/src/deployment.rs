@@ -58,6 +58,15 @@ pub enum Stage {
     },
 }
 
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stage::Shadow => write!(f, "in shadow"),
+            Stage::Rollout { percent } => write!(f, "enforcing for {percent}% of actors"),
+        }
+    }
+}
+
 impl RuleDeployment {
     /// A rule with one version, active.
     pub fn active(rule: Arc<dyn Rule>) -> Self {

@@ -391,8 +391,13 @@ async fn run_remote(command: PluginCommand) -> anyhow::Result<()> {
                 } else {
                     format!("REFUSED: {}", entry.refused)
                 };
+                let was = if entry.previous_sha256.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (was {})", short(&entry.previous_sha256))
+                };
                 println!(
-                    "#{:<5} {} {:<10} {:<14} {:<20} {} {} ({}{}) {}",
+                    "#{:<5} {} {:<10} {:<14} {:<20} {:<12} {}{} {}",
                     entry.sequence,
                     at,
                     entry.identity,
@@ -400,12 +405,7 @@ async fn run_remote(command: PluginCommand) -> anyhow::Result<()> {
                     entry.rule,
                     short(&entry.sha256),
                     entry.detail,
-                    if entry.previous_sha256.is_empty() {
-                        ""
-                    } else {
-                        "was "
-                    },
-                    short(&entry.previous_sha256),
+                    was,
                     outcome
                 );
             }

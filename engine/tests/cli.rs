@@ -186,3 +186,130 @@ fn serve_refuses_bad_settings_saying_which_and_why() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The lifecycle as an operator runs it: a key made and a rule signed on
+/// the command line, the engine serving a signed plugin directory, and the
+/// rule changed, rolled back and audited through `enforcer plugin`.
+#[test]
+fn signed_rules_are_served_and_changed_with_enforcer_plugin() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = std::env::temp_dir().join(format!("enforcer-cli-plugin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let key = dir.join("key");
+    let made = enforcer(&["plugin", "keygen", "--out", &path(&key)]);
+    assert!(made.status.success(), "{made:?}");
+    let public = std::fs::read_to_string(dir.join("key.pub")).unwrap();
+    let public = public.trim();
+    assert!(public.starts_with("ed25519:"), "{public}");
+
+    let (_, wasm) = enforcer::examples::EXAMPLE_RULES
+        .iter()
+        .find(|(name, _)| *name == "mass-forwarding")
+        .unwrap();
+    let rule = rules.join("forwarding.wasm");
+    std::fs::write(&rule, wasm).unwrap();
+    let signed = enforcer(&["plugin", "sign", "--key", &path(&key), &path(&rule)]);
+    assert!(signed.status.success(), "{signed:?}");
+    std::fs::write(dir.join("policy.toml"), "version = \"files-1\"\n").unwrap();
+
+    let token = "cli-test-token-0123456789";
+    let mut server = Command::new(env!("CARGO_BIN_EXE_enforcer"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--plugin-dir",
+            &path(&rules),
+            "--policy",
+            &path(&dir.join("policy.toml")),
+        ])
+        .args(["--trusted-key", public, "--admin-token", token])
+        .env_remove("ENFORCER_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start enforcer serve");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut printed = String::new();
+    let admin = loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = server.kill();
+            panic!("serve exited before its control plane listened:\n{printed}");
+        }
+        printed.push_str(&line);
+        if let Some(rest) = line.strip_prefix("control plane (enforcement.v1.Admin) on ") {
+            break format!("http://{}", rest.split(',').next().unwrap());
+        }
+    };
+    let plugin = |args: &[&str]| -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_enforcer"))
+            .arg("plugin")
+            .args(args)
+            .args(["--admin", &admin, "--token", token])
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("run enforcer plugin")
+    };
+    let stdout_of =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).to_string();
+
+    let listed = plugin(&["list"]);
+    let text = stdout_of(&listed);
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(text.contains("mass-forwarding"), "{text}");
+    assert!(
+        text.contains("active") && text.contains("signed by"),
+        "{text}"
+    );
+
+    // A second build of the rule: unsigned it is refused, signed it goes live.
+    let mut second = wasm.to_vec();
+    second.extend_from_slice(&[0, 6, 5, b'c', b'l', b'i', b'-', b'2']);
+    let second_path = dir.join("second.wasm");
+    std::fs::write(&second_path, &second).unwrap();
+    let refused = plugin(&["upload", &path(&second_path), "--as", "active"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("PermissionDenied") && stderr.contains("unsigned"),
+        "{stderr}"
+    );
+    let signed = enforcer(&["plugin", "sign", "--key", &path(&key), &path(&second_path)]);
+    assert!(signed.status.success(), "{signed:?}");
+    let uploaded = plugin(&["upload", &path(&second_path), "--as", "active"]);
+    assert!(uploaded.status.success(), "{uploaded:?}");
+    let shown = stdout_of(&uploaded);
+    assert!(
+        shown.contains("mass-forwarding") && shown.contains("upload"),
+        "{shown}"
+    );
+
+    let rolled_back = plugin(&["rollback", "mass-forwarding"]);
+    assert!(rolled_back.status.success(), "{rolled_back:?}");
+    let audit = stdout_of(&plugin(&["audit"]));
+    let actions: Vec<&str> = audit
+        .lines()
+        .map(|line| line.split_whitespace().nth(3).unwrap_or(""))
+        .collect();
+    assert_eq!(actions, ["rollback", "upload", "upload"], "{audit}");
+    assert!(audit.contains("operator"), "{audit}");
+    assert!(audit.lines().last().unwrap().contains("REFUSED"), "{audit}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(killed.success());
+    assert!(server.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).ok();
+}

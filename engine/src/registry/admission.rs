@@ -111,6 +111,20 @@ pub fn admit(
     })
 }
 
+/// Admit bytes compiled before (`known` is their version): the signature
+/// is checked against this request, and its fixtures, if any, are run.
+pub fn readmit(
+    policy: &SignaturePolicy,
+    source: &RuleSource,
+    known: Version,
+) -> Result<Version, AdmissionError> {
+    check_signature(policy, source, Provenance::External)?;
+    if let Some(fixtures) = &source.fixtures {
+        Fixtures::parse(fixtures)?.run(known.rule.as_ref())?;
+    }
+    Ok(known)
+}
+
 /// The wall clock in Unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()

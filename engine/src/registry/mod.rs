@@ -57,6 +57,26 @@ pub enum VersionMode {
     Disabled,
 }
 
+impl std::fmt::Display for Activation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Activation::Activate => write!(f, "activate"),
+            Activation::Candidate(stage) => write!(f, "candidate {stage}"),
+            Activation::Keep => write!(f, "keep"),
+        }
+    }
+}
+
+impl std::fmt::Display for VersionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionMode::Enforce { rollout } => write!(f, "enforce for {rollout}% of actors"),
+            VersionMode::Shadow => write!(f, "shadow"),
+            VersionMode::Disabled => write!(f, "disabled"),
+        }
+    }
+}
+
 /// Why a control-plane request was refused. Nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -162,12 +182,9 @@ impl Registry {
                 })?;
             let history = book.entry(version.rule.name().to_string()).or_default();
             if history.active().is_some() {
-                return Err(StartError::Rule {
+                return Err(StartError::Duplicate {
                     origin: source.origin.clone(),
-                    error: AdmissionError::Load(crate::runtime::LoadError::Manifest(format!(
-                        "another starting rule is already named `{}`",
-                        version.rule.name()
-                    ))),
+                    name: version.rule.name().to_string(),
                 });
             }
             let index = history.admit(version);
@@ -210,17 +227,13 @@ impl Registry {
         source: RuleSource,
         activation: Activation,
     ) -> Result<RuleStatus, AdminError> {
-        let detail = format!("{activation:?} from {}", source.origin);
+        let detail = format!("{activation} from {}", source.origin);
         let sha256 = hex::encode(Sha256::digest(&source.wasm));
         let known = self.known_version(&sha256);
         let version = match known {
-            Some(version) => {
-                // The same bytes, but the signature policy applies to this
-                // request too.
-                admission::check_signature(&self.signatures, &source, Provenance::External)
-                    .map_err(AdmissionError::from)
-                    .map(|_| version)
-            }
+            // The same bytes, compiled already: the signature policy still
+            // applies to this request, and fixtures sent with it still run.
+            Some(version) => admission::readmit(&self.signatures, &source, version),
             None => admission::admit(
                 &self.runtime,
                 &self.signatures,
@@ -265,7 +278,7 @@ impl Registry {
         sha256: &str,
         mode: VersionMode,
     ) -> Result<RuleStatus, AdminError> {
-        let detail = format!("{mode:?}");
+        let detail = mode.to_string();
         self.change(caller, "set_mode", rule, detail, |book| {
             let history = history_mut(book, rule)?;
             let index = history
@@ -532,6 +545,14 @@ pub enum StartError {
         origin: String,
         /// Why.
         error: AdmissionError,
+    },
+    /// Two starting rules share a name.
+    #[error("rule {origin}: another starting rule is already named `{name}`")]
+    Duplicate {
+        /// Where the second came from.
+        origin: String,
+        /// The name.
+        name: String,
     },
     /// The policy does not parse.
     #[error(transparent)]
