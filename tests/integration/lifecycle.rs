@@ -579,7 +579,7 @@ async fn bad_builds_and_policies_are_refused_and_change_nothing() {
             .upload_rule(keys.upload(good[..good.len() / 2].to_vec(), v1::Activation::Activate))
             .await,
         Code::InvalidArgument,
-        "",
+        "not a valid WebAssembly module: unexpected end-of-file",
     );
     assert_refused(
         admin

@@ -58,10 +58,9 @@ pub fn read_dir(dir: &Path) -> std::io::Result<Vec<DirEntry>> {
         };
         let beside = |name: String| std::fs::read(path.with_file_name(name)).ok();
         let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
         let source = RuleSource {
             signature: beside(format!("{file_name}.sig")),
-            fixtures: beside(format!("{stem}.fixtures.json")),
+            fixtures: std::fs::read(crate::fixtures::fixtures_path(&path)).ok(),
             origin: format!("plugin_dir {}", path.display()),
             wasm,
         };
