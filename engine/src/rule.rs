@@ -24,6 +24,10 @@ pub trait Rule: Send + Sync {
     /// an error is part of the outcome.
     fn evaluate(&self, event: &Arc<Event>, state: &Arc<dyn StateView>) -> RuleOutcome;
 
+    /// Let go of resources kept only to make calls fast (warm instances),
+    /// because this build no longer runs. Calls still work afterwards.
+    fn release_idle(&self) {}
+
     /// Its name, unique in a rule set.
     fn name(&self) -> &str {
         &self.manifest().name
@@ -41,5 +45,9 @@ impl Rule for LoadedRule {
 
     fn evaluate(&self, event: &Arc<Event>, state: &Arc<dyn StateView>) -> RuleOutcome {
         LoadedRule::evaluate(self, event, state)
+    }
+
+    fn release_idle(&self) {
+        LoadedRule::release_idle(self)
     }
 }

@@ -5,6 +5,9 @@
 //!   events (`cargo run -p enforcer-examples --example simulate`).
 //! * [`native`]: the example rules compiled natively and run through the
 //!   engine's pipeline, the baseline benchmarks measure wasm against.
+//! * [`builds`]: other builds of the same rule (same code, another
+//!   sha256), for exercising the rule lifecycle.
 
+pub mod builds;
 pub mod native;
 pub mod simulator;

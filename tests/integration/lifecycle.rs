@@ -21,6 +21,7 @@ use enforcer::rule::Rule;
 use enforcer::runtime::Runtime;
 use enforcer::signing::{self, KeyPair, TrustedKeys};
 use enforcer::verdict::Severity;
+use enforcer_examples::builds::variant;
 use enforcer_examples::simulator::{SimConfig, Simulator};
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -29,32 +30,6 @@ use crate::common::{forward, plugin, wat_rule};
 use crate::grpc_server::{TestAdmin, TestEngine, wire};
 
 const RULE: &str = "mass-forwarding";
-
-/// The same rule, another build: `wasm` with a custom section appended, so
-/// its sha256 differs and its behaviour does not.
-fn variant(wasm: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"enforcer-test-variant";
-    let mut payload = Vec::new();
-    leb(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    let mut out = wasm.to_vec();
-    out.push(0);
-    leb(payload.len(), &mut out);
-    out.extend_from_slice(&payload);
-    out
-}
 
 fn sha256(wasm: &[u8]) -> String {
     use sha2::Digest;

@@ -43,6 +43,11 @@ pub enum Standing {
     Inactive,
 }
 
+/// Versions kept per rule. Each holds its compiled code, so the history
+/// is bounded; a forgotten build uploaded again is compiled again (or read
+/// back from the compile cache).
+pub const MAX_KEPT_VERSIONS: usize = 8;
+
 /// Every version of one rule and how they are deployed.
 #[derive(Clone, Default)]
 pub struct RuleHistory {
@@ -82,15 +87,45 @@ impl RuleHistory {
     }
 
     /// Add a version (or find the same build admitted before) and return
-    /// its index.
+    /// its index. Beyond [`MAX_KEPT_VERSIONS`], the oldest version that
+    /// neither runs nor is the next rollback target is forgotten first.
     pub fn admit(&mut self, version: Version) -> usize {
-        match self.find(version.rule.sha256()) {
-            Some(index) => index,
-            None => {
-                self.versions.push(version);
-                self.versions.len() - 1
-            }
+        if let Some(index) = self.find(version.rule.sha256()) {
+            return index;
         }
+        if self.versions.len() >= MAX_KEPT_VERSIONS {
+            self.forget_oldest_idle();
+        }
+        self.versions.push(version);
+        self.versions.len() - 1
+    }
+
+    /// Forget the oldest version that does not run and is not the next
+    /// rollback target, shifting the indices kept of the ones after it.
+    fn forget_oldest_idle(&mut self) {
+        let next_rollback = self.previous.last().copied();
+        let Some(gone) = (0..self.versions.len())
+            .find(|&i| self.standing(i) == Standing::Inactive && Some(i) != next_rollback)
+        else {
+            return;
+        };
+        self.versions.remove(gone);
+        let shift = |i: usize| if i > gone { i - 1 } else { i };
+        self.active = self.active.map(shift);
+        self.candidate = self.candidate.map(|(i, stage)| (shift(i), stage));
+        self.previous.retain(|&i| i != gone);
+        for index in &mut self.previous {
+            *index = shift(*index);
+        }
+    }
+
+    /// The versions that do not run.
+    pub fn idle_versions(&self) -> impl Iterator<Item = &Version> {
+        self.versions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.standing(*i) == Standing::Inactive)
+            .map(|(_, version)| version)
     }
 
     /// Where the version at `index` stands.
@@ -308,6 +343,40 @@ mod tests {
         assert_eq!(history.roll_back().unwrap(), Some(a));
         assert!(history.candidate().is_none());
         assert_eq!(active_sha(&history), Some('a'));
+    }
+
+    #[test]
+    fn the_history_is_bounded_and_keeps_what_runs_and_the_rollback_target() {
+        let mut history = RuleHistory::default();
+        let shas: Vec<String> = (0..20).map(|i| format!("{i:02}")).collect();
+        let first = history.admit(version(&shas[0]));
+        history.activate(first);
+        for sha in &shas[1..] {
+            let index = history.admit(version(sha));
+            history.activate(index);
+        }
+        let shadow = history.admit(version("ss"));
+        history.try_out(shadow, Stage::Shadow).unwrap();
+        assert_eq!(history.versions.len(), MAX_KEPT_VERSIONS);
+        assert_eq!(active_sha(&history), Some('1'), "build 19 is active");
+        assert!(history.active().unwrap().rule.sha256().starts_with("19"));
+        assert!(
+            history
+                .candidate()
+                .unwrap()
+                .0
+                .rule
+                .sha256()
+                .starts_with("ss")
+        );
+        // Rolling back withdraws the candidate, then walks back through
+        // the builds still kept.
+        history.roll_back().unwrap();
+        history.roll_back().unwrap();
+        assert!(history.active().unwrap().rule.sha256().starts_with("18"));
+        while history.roll_back().is_ok() {}
+        let oldest_kept = history.active().unwrap().rule.sha256().to_string();
+        assert!(!oldest_kept.starts_with("00"), "the oldest were forgotten");
     }
 
     #[test]

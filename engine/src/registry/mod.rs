@@ -27,7 +27,7 @@ use crate::runtime::Runtime;
 
 pub use admission::{AdmissionError, Provenance, RuleSource, SignaturePolicy};
 pub use audit::{AuditEntry, AuditLog, Caller, DEFAULT_AUDIT_CAPACITY};
-pub use book::{Book, BookError, RuleHistory, Standing, Version};
+pub use book::{Book, BookError, MAX_KEPT_VERSIONS, RuleHistory, Standing, Version};
 
 /// What to do with a build once admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -454,6 +454,13 @@ impl Registry {
         );
         result?;
         books.book = book;
+        // Builds that stopped running give their warm instances back to
+        // the engine's pool.
+        if let Some(history) = books.book.get(rule) {
+            for version in history.idle_versions() {
+                version.rule.release_idle();
+            }
+        }
         Ok(books
             .book
             .get(rule)

@@ -88,6 +88,14 @@ impl LoadedRule {
         Ok(rule)
     }
 
+    /// Drop the warm instances kept for calls, freeing their slots in the
+    /// engine's instance pool: for a build that no longer runs. A call
+    /// still under way returns its instance afterwards, and a later call
+    /// makes a fresh one.
+    pub fn release_idle(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// The rule's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
