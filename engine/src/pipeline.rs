@@ -308,7 +308,7 @@ impl Pipeline {
         let mut reports = Vec::new();
         // Which reports the shadow decision leaves out: those of active
         // versions whose shadow candidate stands in for them there.
-        let mut replaced_in_shadow = Vec::new();
+        let mut replaced_in_shadow: Vec<usize> = Vec::new();
         // Most verdicts ask for no effects: collect only those that do.
         let mut live_effects = Vec::new();
         let mut shadow_effects = Vec::new();
@@ -323,18 +323,21 @@ impl Pipeline {
                 Some((candidate, Stage::Shadow)) => (slot.active.as_ref(), Some(candidate)),
                 _ => (slot.active.as_ref(), None),
             };
+            // The router found this rule by the union of its builds' kinds:
+            // with one build, that build subscribes; with two, ask each.
+            let single = slot.candidate.is_none();
             let runs = |p: &&Participant| {
-                p.policy.mode != Mode::Disabled && wants(p.rule.as_ref(), &event.kind)
+                p.policy.mode != Mode::Disabled && (single || wants(p.rule.as_ref(), &event.kind))
             };
-            let candidate_runs = shadow_candidate.filter(runs).is_some();
-            for participant in decider
-                .filter(runs)
-                .into_iter()
-                .chain(shadow_candidate.filter(runs))
-            {
-                replaced_in_shadow.push(candidate_runs && !participant.candidate);
-                let report = self.run(participant, event, &mut live_effects, &mut shadow_effects);
-                reports.push(report);
+            let shadow_candidate = shadow_candidate.filter(runs);
+            if let Some(active) = decider.filter(runs) {
+                if shadow_candidate.is_some() {
+                    replaced_in_shadow.push(reports.len());
+                }
+                reports.push(self.run(active, event, &mut live_effects, &mut shadow_effects));
+            }
+            if let Some(candidate) = shadow_candidate {
+                reports.push(self.run(candidate, event, &mut live_effects, &mut shadow_effects));
             }
         }
 
@@ -349,9 +352,9 @@ impl Pipeline {
                 &snapshot.policy,
                 reports
                     .iter()
-                    .zip(&replaced_in_shadow)
-                    .filter(|(_, replaced)| !**replaced)
-                    .map(|(report, _)| report),
+                    .enumerate()
+                    .filter(|(i, _)| !replaced_in_shadow.contains(i))
+                    .map(|(_, report)| report),
             );
             ShadowDecision {
                 differs: outcome.severity != live.severity || outcome.actions != live.actions,
