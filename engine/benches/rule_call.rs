@@ -83,6 +83,13 @@ fn rule_call(c: &mut Criterion) {
     let variants = [
         ("wasm_warm", RuntimeConfig::default()),
         (
+            "wasm_warm_fast_compile",
+            RuntimeConfig {
+                fast_compile: true,
+                ..RuntimeConfig::default()
+            },
+        ),
+        (
             "wasm_warm_no_reset",
             RuntimeConfig {
                 isolate: false,

@@ -193,6 +193,7 @@ fn main() -> anyhow::Result<()> {
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let runtime = Runtime::with_config(RuntimeConfig {
         cache_dir: config.rules.compile_cache_dir.clone(),
+        fast_compile: config.rules.fast_compile,
         ..RuntimeConfig::default()
     })?;
     let (sources, banks) = match &config.plugin_dir {

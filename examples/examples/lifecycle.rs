@@ -93,22 +93,23 @@ const ADMIN_TOKEN: &str = "lifecycle-measurement";
 
 #[derive(Parser)]
 struct Args {
-    /// Changes measured of each kind. Each round admits three new builds,
-    /// and every build admitted stays in the registry with a warm instance
-    /// for the life of the engine: the bound keeps them well inside the
-    /// runtime's pool of instances.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=50))]
+    /// Changes measured of each kind.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=200))]
     rounds: u32,
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Compile with the single-pass register allocator
+    /// (`RuntimeConfig::fast_compile`): faster activation, slower calls.
+    #[arg(long)]
+    fast_compile: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let rounds = args.rounds as usize;
     let mut builds = Builds::new()?;
-    let engine = Engine::start(&builds)?;
+    let engine = Engine::start(&builds, args.fast_compile)?;
 
     // The client gets its own runtime, as it would in its own process. One
     // thread: the probe and the change interleave on it, and neither does
@@ -235,13 +236,16 @@ struct Engine {
 }
 
 impl Engine {
-    fn start(builds: &Builds) -> anyhow::Result<Engine> {
+    fn start(builds: &Builds, fast_compile: bool) -> anyhow::Result<Engine> {
         use enforcer::config::ServeConfig;
         use enforcer::decision_log::DecisionLog;
         use enforcer::server::ServerOptions;
         use enforcer::signing::TrustedKeys;
 
-        let runtime = Runtime::new()?;
+        let runtime = Runtime::with_config(enforcer::runtime::RuntimeConfig {
+            fast_compile,
+            ..Default::default()
+        })?;
         let signatures = SignaturePolicy {
             trusted: TrustedKeys::parse(std::slice::from_ref(&builds.public))?,
             allow_unsigned: false,
@@ -560,6 +564,15 @@ async fn measure_over_grpc(
     // Re-activation: the base build and the latest new one in turn, both
     // admitted already, starting with the one not active now.
     let known = [builds.base.clone(), latest];
+    // A rule keeps only its latest builds, so the base build may have been
+    // forgotten by now: admit both again, untimed, leaving the latest active.
+    for build in &known {
+        clients
+            .admin
+            .upload_rule(builds.request(build))
+            .await
+            .context("UploadRule")?;
+    }
     let mut active = 1;
     let mut reactivation = Vec::with_capacity(rounds);
     for _ in 0..rounds {
@@ -627,6 +640,9 @@ fn measure_in_process(
 
     // Of a known build: the signature is checked again, then published.
     let known = [builds.base.clone(), latest];
+    for build in &known {
+        registry.upload(&caller, builds.source(build), Activation::Activate)?;
+    }
     let mut active = 1;
     let mut upload_known = Vec::with_capacity(rounds);
     for _ in 0..rounds {

@@ -382,6 +382,16 @@ mod tests {
             base,
             CompileCache::key(&unmetered.inner.engine, &sha, true, 16 << 20)
         );
+        // So does the register allocator.
+        let fast_compile = Runtime::with_config(RuntimeConfig {
+            fast_compile: true,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        assert_ne!(
+            base,
+            CompileCache::key(&fast_compile.inner.engine, &sha, true, 16 << 20)
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, RegallocAlgorithm,
+};
 
 pub use contract::{CONTRACT_VERSION, RULE_WIT};
 pub use isolation::IsolationError;
@@ -100,6 +102,12 @@ pub struct RuntimeConfig {
     /// alone. An entry that cannot be read back is removed and the rule
     /// compiled; a failure to write one is logged and ignored.
     pub cache_dir: Option<PathBuf>,
+    /// Compile with the single-pass register allocator instead of the
+    /// backtracking one: a new build compiles about a third faster (what it
+    /// waits before it decides), but its calls run 13 to 22% slower
+    /// (BENCHMARKS.md, "Rule lifecycle"). Off by default: activations are
+    /// rare and calls are not.
+    pub fast_compile: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -112,6 +120,7 @@ impl Default for RuntimeConfig {
             max_instances: 256,
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
+            fast_compile: false,
         }
     }
 }
@@ -181,7 +190,12 @@ impl Runtime {
             .wasm_multi_memory(true)
             .consume_fuel(config.metering.fuel())
             .epoch_interruption(config.metering.epoch())
-            .max_wasm_stack(limits.max_stack_bytes);
+            .max_wasm_stack(limits.max_stack_bytes)
+            .cranelift_regalloc_algorithm(if config.fast_compile {
+                RegallocAlgorithm::SinglePass
+            } else {
+                RegallocAlgorithm::Backtracking
+            });
         let engine = Engine::new(&wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
 
         let mut linker = Linker::new(&engine);
