@@ -113,6 +113,11 @@ pub struct RulesConfig {
     /// restart compiles nothing it compiled before. Unset: no disk cache.
     /// As trusted as the binary: whoever can write here can run code.
     pub compile_cache_dir: Option<PathBuf>,
+    /// Keep the registry here (every build by sha256, where each stands,
+    /// the policy in force, the audit trail), so that control-plane
+    /// changes survive a restart. Unset: in memory only; a restart begins
+    /// again from the plugin directory (or the built-in rules) and policy.
+    pub state_dir: Option<PathBuf>,
     /// Compile rules with the single-pass register allocator: a third
     /// faster to activate, 13 to 22% slower per call.
     pub fast_compile: bool,
@@ -126,6 +131,7 @@ impl Default for RulesConfig {
             watch_plugin_dir: true,
             watch_interval_ms: 1000,
             compile_cache_dir: None,
+            state_dir: None,
             fast_compile: false,
         }
     }
@@ -281,6 +287,7 @@ impl ServeConfig {
             &mut config.plugin_dir,
             &mut config.policy,
             &mut config.rules.compile_cache_dir,
+            &mut config.rules.state_dir,
         ]
         .into_iter()
         .flatten()

@@ -16,8 +16,8 @@ use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
-use enforcer::registry::Registry;
 use enforcer::registry::watch_dir::{self, DirWatcher};
+use enforcer::registry::{Registry, RegistrySettings};
 use enforcer::runtime::{Runtime, RuntimeConfig};
 use enforcer::server::admin::{AdminToken, serve_admin};
 use enforcer::state::{FixedState, HashBanks, StateView};
@@ -129,6 +129,10 @@ struct ServeArgs {
     /// Development mode: admit unsigned rule builds.
     #[arg(long)]
     allow_unsigned_rules: bool,
+    /// Keep the rules, their standings, the policy and the audit trail
+    /// here, so that control-plane changes survive a restart.
+    #[arg(long, env = "ENFORCER_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -171,6 +175,9 @@ impl ServeArgs {
             .trusted_keys
             .extend(self.trusted_keys.iter().cloned());
         config.rules.allow_unsigned |= self.allow_unsigned_rules;
+        if let Some(dir) = &self.state_dir {
+            config.rules.state_dir = Some(dir.clone());
+        }
         config.check("settings")?;
         Ok(config)
     }
@@ -216,14 +223,12 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         banks,
         ..config.pipeline_options()
     };
-    let registry = Registry::start(
-        runtime,
-        config.rules.signature_policy()?,
-        sources,
-        policy_text,
-        options,
-        config.admin.audit_capacity,
-    )?;
+    let settings = RegistrySettings {
+        signatures: config.rules.signature_policy()?,
+        audit_capacity: config.admin.audit_capacity,
+        state_dir: config.rules.state_dir.clone(),
+    };
+    let registry = Registry::start(runtime, settings, sources, policy_text, options)?;
     let registry = Arc::new(registry);
     let pipeline = registry.pipeline().clone();
     let log = Arc::new(DecisionLog::new(config.limits.decision_log_capacity));

@@ -252,7 +252,11 @@ impl Engine {
         };
         let registry = Registry::start(
             runtime.clone(),
-            signatures.clone(),
+            enforcer::registry::RegistrySettings {
+                signatures: signatures.clone(),
+                audit_capacity: 1000,
+                state_dir: None,
+            },
             enforcer::examples::example_sources(),
             enforcer::examples::EXAMPLE_POLICY.to_string(),
             // The probing events are dated by the clock the engine reads,
@@ -261,7 +265,6 @@ impl Engine {
                 max_future_skew_ms: None,
                 ..Default::default()
             },
-            1000,
         )
         .context("starting the registry with the example rules")?;
         let registry = Arc::new(registry);

@@ -12,7 +12,7 @@ use enforcer::decision_log::DecisionLog;
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
 use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
-use enforcer::registry::{Provenance, Registry, RuleSource, SignaturePolicy};
+use enforcer::registry::{Provenance, Registry, RegistrySettings, RuleSource, SignaturePolicy};
 use enforcer::runtime::Runtime;
 use enforcer::server::admin::{AdminToken, serve_admin};
 use enforcer::server::{ServerOptions, serve};
@@ -166,11 +166,14 @@ impl TestEngine {
         let registry = tokio::task::spawn_blocking(move || {
             Registry::start(
                 Runtime::new().unwrap(),
-                signatures,
+                RegistrySettings {
+                    signatures,
+                    audit_capacity: 1000,
+                    state_dir: None,
+                },
                 sources,
                 policy,
                 options,
-                1000,
             )
             .unwrap_or_else(|e| panic!("{e}"))
         })

@@ -16,7 +16,9 @@ use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_fixtures, example_sources};
 use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::{Mode, Policy};
-use enforcer::registry::{Activation, Caller, Provenance, Registry, RuleSource, SignaturePolicy};
+use enforcer::registry::{
+    Activation, Caller, Provenance, Registry, RegistrySettings, RuleSource, SignaturePolicy,
+};
 use enforcer::rule::Rule;
 use enforcer::runtime::Runtime;
 use enforcer::signing::{self, KeyPair, TrustedKeys};
@@ -34,6 +36,15 @@ const RULE: &str = "mass-forwarding";
 fn sha256(wasm: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(wasm))
+}
+
+/// Registry settings with these signatures, in memory.
+fn settings(signatures: SignaturePolicy) -> RegistrySettings {
+    RegistrySettings {
+        signatures,
+        audit_capacity: 1000,
+        state_dir: None,
+    }
 }
 
 struct Keys {
@@ -404,14 +415,13 @@ fn decisions_across_swaps_match_decisions_without_them() {
     let start = || {
         Registry::start(
             Runtime::new().unwrap(),
-            SignaturePolicy {
+            settings(SignaturePolicy {
                 allow_unsigned: true,
                 ..SignaturePolicy::default()
-            },
+            }),
             example_sources(),
             EXAMPLE_POLICY.to_string(),
             options(),
-            1000,
         )
         .unwrap()
     };
@@ -769,11 +779,10 @@ fn the_watched_plugin_directory_deploys_changes_and_retires_removals() {
     let registry = Arc::new(
         Registry::start(
             Runtime::new().unwrap(),
-            keys.policy(),
+            settings(keys.policy()),
             sources(&dir).unwrap(),
             "version = \"files\"".into(),
             PipelineOptions::default(),
-            1000,
         )
         .unwrap(),
     );
@@ -841,7 +850,7 @@ fn an_engine_does_not_start_with_an_unsigned_rule() {
     let keys = Keys::new();
     let error = Registry::start(
         Runtime::new().unwrap(),
-        keys.policy(),
+        settings(keys.policy()),
         vec![(
             RuleSource {
                 wasm: plugin(RULE),
@@ -852,11 +861,209 @@ fn an_engine_does_not_start_with_an_unsigned_rule() {
         )],
         "version = \"v\"".into(),
         PipelineOptions::default(),
-        10,
     )
     .err()
     .expect("refused");
     let message = error.to_string();
     assert!(message.contains("rules/forwarding.wasm"), "{message}");
     assert!(message.contains("unsigned"), "{message}");
+}
+
+/// A fresh directory under the system's temporary one, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("enforcer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn active_of(registry: &Registry, rule: &str) -> Option<String> {
+    registry.rule(rule).and_then(|status| {
+        status
+            .versions
+            .into_iter()
+            .find(|v| v.standing == enforcer::registry::Standing::Active)
+            .map(|v| v.sha256)
+    })
+}
+
+fn start_in(keys: &Keys, state: &TempDir, policy: &str) -> Result<Registry, String> {
+    Registry::start(
+        Runtime::new().unwrap(),
+        RegistrySettings {
+            signatures: keys.policy(),
+            audit_capacity: 1000,
+            state_dir: Some(state.0.clone()),
+        },
+        example_sources(),
+        policy.to_string(),
+        PipelineOptions::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn signed_source(keys: &Keys, wasm: Vec<u8>) -> RuleSource {
+    RuleSource {
+        signature: Some(keys.sign(&wasm)),
+        fixtures: Some(example_fixtures(RULE).unwrap().as_bytes().to_vec()),
+        origin: "upload".into(),
+        wasm,
+    }
+}
+
+/// With a state directory, what the control plane did survives a restart:
+/// the builds, where each stands, the policy and the audit trail, and a
+/// rollback after the restart goes where it would have gone before.
+#[test]
+fn changes_survive_a_restart_with_a_state_dir() {
+    let keys = Keys::new();
+    let state = TempDir::new("state-restart");
+    let caller = Caller::internal("test");
+    let built_in = sha256(&plugin(RULE));
+    let second = variant(&plugin(RULE), "second");
+    let third = variant(&plugin(RULE), "third");
+    let policy_two = format!("{}\n", EXAMPLE_POLICY.replace("examples-1", "examples-2"));
+    let last_audit;
+    {
+        let registry = start_in(&keys, &state, EXAMPLE_POLICY).unwrap();
+        registry
+            .upload(
+                &caller,
+                signed_source(&keys, second.clone()),
+                Activation::Activate,
+            )
+            .unwrap();
+        registry
+            .upload(
+                &caller,
+                signed_source(&keys, third.clone()),
+                Activation::Candidate(Stage::Rollout { percent: 20 }),
+            )
+            .unwrap();
+        registry
+            .replace_policy(&caller, policy_two.clone())
+            .unwrap();
+        assert!(
+            registry
+                .upload(
+                    &caller,
+                    signed_source(&Keys::new(), third.clone()),
+                    Activation::Keep
+                )
+                .is_err()
+        );
+        last_audit = registry.audit().list(None, 1)[0].sequence;
+        assert_eq!(last_audit, 4);
+    }
+
+    // Started again, with another policy given: the saved one wins.
+    let registry = start_in(&keys, &state, "version = \"ignored\"").unwrap();
+    assert_eq!(registry.policy().version, "examples-2");
+    assert_eq!(registry.policy().text, policy_two);
+    assert_eq!(active_of(&registry, RULE), Some(sha256(&second)));
+    let status = registry.rule(RULE).unwrap();
+    let candidate = status
+        .versions
+        .iter()
+        .find(|v| matches!(v.standing, enforcer::registry::Standing::Candidate(_)))
+        .unwrap();
+    assert_eq!(candidate.sha256, sha256(&third));
+    assert_eq!(candidate.rollout_percent, 20);
+    assert_eq!(
+        registry.pipeline().snapshot().policy().version,
+        "examples-2",
+        "the restored policy decides"
+    );
+    // The audit trail goes on from where it was.
+    registry.roll_back(&caller, RULE).unwrap();
+    let audit = registry.audit().list(None, 100);
+    assert_eq!(audit[0].sequence, last_audit + 1);
+    assert_eq!(audit.len(), 5);
+    // Rollback walks back through the history kept before the restart.
+    assert_eq!(
+        active_of(&registry, RULE),
+        Some(sha256(&second)),
+        "the candidate went first"
+    );
+    registry.roll_back(&caller, RULE).unwrap();
+    assert_eq!(active_of(&registry, RULE), Some(built_in));
+}
+
+/// A saved build changed on disk is refused at the next start, naming the
+/// rule, rather than run.
+#[test]
+fn a_tampered_state_dir_does_not_start() {
+    let keys = Keys::new();
+    let state = TempDir::new("state-tampered");
+    let second = variant(&plugin(RULE), "second");
+    {
+        let registry = start_in(&keys, &state, EXAMPLE_POLICY).unwrap();
+        registry
+            .upload(
+                &Caller::internal("test"),
+                signed_source(&keys, second.clone()),
+                Activation::Activate,
+            )
+            .unwrap();
+    }
+    let saved = state
+        .0
+        .join("builds")
+        .join(format!("{}.wasm", sha256(&second)));
+    std::fs::write(&saved, variant(&second, "tampered")).unwrap();
+    let error = start_in(&keys, &state, EXAMPLE_POLICY)
+        .err()
+        .expect("refused");
+    assert!(
+        error.contains(&format!("restoring rule `{RULE}`")),
+        "{error}"
+    );
+    assert!(error.contains("does not match these bytes"), "{error}");
+}
+
+/// A change that cannot be saved is undone and refused: what runs never
+/// differs from what a restart would restore.
+#[test]
+fn a_change_that_cannot_be_saved_is_not_made() {
+    let keys = Keys::new();
+    let state = TempDir::new("state-unsaved");
+    let registry = start_in(&keys, &state, EXAMPLE_POLICY).unwrap();
+    let before = active_of(&registry, RULE);
+    // Nothing can be renamed over a directory that holds a file.
+    let saved = state.0.join("registry.json");
+    std::fs::remove_file(&saved).unwrap();
+    std::fs::create_dir_all(saved.join("blocker")).unwrap();
+    let error = registry
+        .upload(
+            &Caller::internal("test"),
+            signed_source(&keys, variant(&plugin(RULE), "unsaved")),
+            Activation::Activate,
+        )
+        .expect_err("refused");
+    assert!(error.to_string().contains("could not be saved"), "{error}");
+    assert_eq!(active_of(&registry, RULE), before);
+    let event = Event::new(
+        "unsaved-1",
+        "message.forwarded",
+        1_700_000_000_000,
+        Entity::account("a"),
+    )
+    .with("chat_count", enforcer::event::Value::Int(3));
+    let decision = registry.pipeline().evaluate(event).unwrap().decision;
+    let report = decision.rules.iter().find(|r| &*r.rule == RULE).unwrap();
+    assert_eq!(
+        Some(report.sha256.to_string()),
+        before,
+        "the old build still decides"
+    );
 }

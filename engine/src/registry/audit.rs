@@ -6,13 +6,13 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Entries kept unless configured otherwise.
 pub const DEFAULT_AUDIT_CAPACITY: usize = 100_000;
 
 /// Who asked for a change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     /// The identity the credentials map to (a token's name), or the
     /// engine's own component (`plugin-dir`, `startup`).
@@ -33,7 +33,7 @@ impl Caller {
 }
 
 /// One control-plane change, made or refused.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Its place in the trail: one more than the entry before it.
     pub sequence: u64,
@@ -70,6 +70,18 @@ impl AuditLog {
             entries: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
         }
+    }
+
+    /// A trail that continues `earlier` (oldest first), as read back from
+    /// a state directory: new entries are numbered after them.
+    pub fn continuing(capacity: usize, earlier: Vec<AuditEntry>) -> Self {
+        let log = AuditLog::new(capacity);
+        {
+            let mut entries = log.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let skip = earlier.len().saturating_sub(log.capacity);
+            entries.extend(earlier.into_iter().skip(skip));
+        }
+        log
     }
 
     /// Add an entry; its sequence is given here.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::deployment::{Candidate, RuleDeployment, Stage};
 use crate::rule::Rule;
@@ -249,6 +249,60 @@ impl RuleHistory {
     }
 }
 
+/// Where a rule's builds stand, by sha256: what the state directory keeps.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Standings {
+    /// The active build.
+    pub active: Option<String>,
+    /// The candidate and its stage.
+    pub candidate: Option<(String, Stage)>,
+    /// Former active builds, the most recent last.
+    pub previous: Vec<String>,
+}
+
+impl RuleHistory {
+    /// Where its builds stand, by sha256.
+    pub fn standings(&self) -> Standings {
+        let sha = |i: usize| self.versions[i].rule.sha256().to_string();
+        Standings {
+            active: self.active.map(sha),
+            candidate: self.candidate.map(|(i, stage)| (sha(i), stage)),
+            previous: self.previous.iter().map(|&i| sha(i)).collect(),
+        }
+    }
+
+    /// A history of these versions standing as `standings` says. Refused
+    /// if it names a build that is not among them.
+    pub fn restore(versions: Vec<Version>, standings: &Standings) -> Result<Self, BookError> {
+        let mut history = RuleHistory {
+            versions,
+            ..RuleHistory::default()
+        };
+        let index = |sha: &str| {
+            history.find(sha).ok_or_else(|| {
+                BookError::NotApplicable(format!(
+                    "the saved standings name build {sha}, which is not kept"
+                ))
+            })
+        };
+        let active = standings.active.as_deref().map(index).transpose()?;
+        let candidate = match &standings.candidate {
+            Some((sha, stage)) => Some((index(sha)?, *stage)),
+            None => None,
+        };
+        let previous = standings
+            .previous
+            .iter()
+            .map(|sha| index(sha))
+            .collect::<Result<_, _>>()?;
+        history.active = active;
+        history.candidate = candidate;
+        history.previous = previous;
+        Ok(history)
+    }
+}
+
 /// Every rule the registry knows, by name.
 pub type Book = BTreeMap<String, RuleHistory>;
 
@@ -377,6 +431,23 @@ mod tests {
         while history.roll_back().is_ok() {}
         let oldest_kept = history.active().unwrap().rule.sha256().to_string();
         assert!(!oldest_kept.starts_with("00"), "the oldest were forgotten");
+    }
+
+    #[test]
+    fn standings_survive_a_round_trip() {
+        let mut history = RuleHistory::default();
+        for sha in ["a", "b", "c"] {
+            let index = history.admit(version(sha));
+            history.activate(index);
+        }
+        let d = history.admit(version("d"));
+        history.try_out(d, Stage::Rollout { percent: 5 }).unwrap();
+        let standings = history.standings();
+        let restored = RuleHistory::restore(history.versions.clone(), &standings).unwrap();
+        assert_eq!(restored.standings(), standings);
+        let mut missing = history.versions.clone();
+        missing.remove(0);
+        assert!(RuleHistory::restore(missing, &standings).is_err());
     }
 
     #[test]

@@ -13,8 +13,11 @@
 pub mod admission;
 pub mod audit;
 pub mod book;
+pub mod store;
 pub mod watch_dir;
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -27,7 +30,10 @@ use crate::runtime::Runtime;
 
 pub use admission::{AdmissionError, Provenance, RuleSource, SignaturePolicy};
 pub use audit::{AuditEntry, AuditLog, Caller, DEFAULT_AUDIT_CAPACITY};
-pub use book::{Book, BookError, MAX_KEPT_VERSIONS, RuleHistory, Standing, Version};
+pub use book::{Book, BookError, MAX_KEPT_VERSIONS, RuleHistory, Standing, Standings, Version};
+pub use store::{StateDir, StoreError};
+
+use store::{SavedRule, SavedState, SavedVersion};
 
 /// What to do with a build once admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +101,10 @@ pub enum AdminError {
     /// A request field is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The change could not be saved to the state directory, so it was
+    /// undone.
+    #[error("the change could not be saved, so it was not made: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// One version as the control plane lists it.
@@ -149,6 +159,20 @@ struct Books {
     policy_text: String,
 }
 
+/// How the registry admits, remembers and records.
+#[derive(Clone, Debug, Default)]
+pub struct RegistrySettings {
+    /// Which builds are admitted.
+    pub signatures: SignaturePolicy,
+    /// Audit entries kept in memory (and read back from the state
+    /// directory at start).
+    pub audit_capacity: usize,
+    /// Where the registry keeps its builds, their standings, the policy
+    /// and the audit trail across restarts. `None`: in memory only, and a
+    /// restart begins again from the starting rules and policy.
+    pub state_dir: Option<PathBuf>,
+}
+
 /// The control plane's model of rules, over one pipeline.
 pub struct Registry {
     runtime: Runtime,
@@ -156,45 +180,64 @@ pub struct Registry {
     signatures: SignaturePolicy,
     books: Mutex<Books>,
     audit: AuditLog,
+    store: Option<StateDir>,
 }
 
 impl Registry {
     /// Admit the starting rules, build the pipeline over them, and return
     /// the registry that changes it from now on. Any starting rule that
     /// fails admission stops the start, with its origin and the reason.
+    ///
+    /// With a state directory that holds a saved state, the saved rules,
+    /// standings and policy are restored instead (each build admitted
+    /// again: signature, contract, fixtures), and `sources` and
+    /// `policy_text` serve only to recognise the built-in builds.
     pub fn start(
         runtime: Runtime,
-        signatures: SignaturePolicy,
+        settings: RegistrySettings,
         sources: Vec<(RuleSource, Provenance)>,
         policy_text: String,
         options: PipelineOptions,
-        audit_capacity: usize,
     ) -> Result<Self, StartError> {
-        let policy = Policy::parse(&policy_text)?;
-        let mut book = Book::new();
-        for (source, provenance) in &sources {
-            let version =
-                admission::admit(&runtime, &signatures, source, *provenance).map_err(|error| {
-                    StartError::Rule {
-                        origin: source.origin.clone(),
-                        error,
-                    }
-                })?;
-            let history = book.entry(version.rule.name().to_string()).or_default();
-            if history.active().is_some() {
-                return Err(StartError::Duplicate {
-                    origin: source.origin.clone(),
-                    name: version.rule.name().to_string(),
-                });
+        let RegistrySettings {
+            signatures,
+            audit_capacity,
+            state_dir,
+        } = settings;
+        let store = state_dir.as_deref().map(StateDir::open).transpose()?;
+        let saved = store.as_ref().map(StateDir::load).transpose()?.flatten();
+        let (book, policy_text) = match &saved {
+            Some(saved) => {
+                let built_in: HashSet<String> = sources
+                    .iter()
+                    .filter(|(_, provenance)| *provenance == Provenance::BuiltIn)
+                    .map(|(source, _)| hex::encode(Sha256::digest(&source.wasm)))
+                    .collect();
+                let store = store.as_ref().expect("a saved state comes from a store");
+                let book = restore(&runtime, &signatures, store, saved, &built_in)?;
+                (book, saved.policy.clone())
             }
-            let index = history.admit(version);
-            history.activate(index);
-        }
+            None => (
+                admit_starting(&runtime, &signatures, &sources)?,
+                policy_text,
+            ),
+        };
+        let policy = Policy::parse(&policy_text)?;
         let pipeline = Arc::new(Pipeline::with_deployment(
             deployment_of(&book, &policy),
             options,
         )?);
-        let registry = Registry {
+        let audit = match &store {
+            Some(store) => AuditLog::continuing(audit_capacity, store.audit_tail(audit_capacity)),
+            None => AuditLog::new(audit_capacity),
+        };
+        if let (Some(store), None) = (&store, &saved) {
+            for (source, _) in &sources {
+                store.put_build(&hex::encode(Sha256::digest(&source.wasm)), source)?;
+            }
+            store.save(&saved_state(&book, &policy_text))?;
+        }
+        Ok(Registry {
             runtime,
             pipeline,
             signatures,
@@ -203,9 +246,9 @@ impl Registry {
                 policy,
                 policy_text,
             }),
-            audit: AuditLog::new(audit_capacity),
-        };
-        Ok(registry)
+            audit,
+            store,
+        })
     }
 
     /// The pipeline this registry deploys to.
@@ -259,6 +302,11 @@ impl Registry {
         };
         let name = version.rule.name().to_string();
         self.change(caller, "upload", &name, detail, |book| {
+            // Kept under the lock, so that no concurrent save forgets the
+            // files before the state naming them is written.
+            if let Some(store) = &self.store {
+                store.put_build(&sha256, &source)?;
+            }
             let history = book.entry(name.clone()).or_default();
             let index = history.admit(version);
             match activation {
@@ -366,7 +414,7 @@ impl Registry {
             .map_err(AdminError::from)
             .and_then(|policy| {
                 policy.check_rules(books.book.keys().map(String::as_str))?;
-                self.pipeline.deploy(deployment_of(&books.book, &policy))?;
+                self.publish(&books.book, &policy, &text, (&books.book, &books.policy))?;
                 Ok(policy)
             });
         let detail = match &result {
@@ -439,7 +487,12 @@ impl Registry {
             .map(|v| v.rule.sha256().to_string());
         let mut book = books.book.clone();
         let result = edit(&mut book).and_then(|sha| {
-            self.pipeline.deploy(deployment_of(&book, &books.policy))?;
+            self.publish(
+                &book,
+                &books.policy,
+                &books.policy_text,
+                (&books.book, &books.policy),
+            )?;
             Ok(sha)
         });
         let sha = result.as_ref().ok().cloned().flatten();
@@ -482,7 +535,7 @@ impl Registry {
         detail: String,
         error: Option<&AdminError>,
     ) {
-        self.audit.record(AuditEntry {
+        let mut entry = AuditEntry {
             sequence: 0,
             at_ms: admission::now_ms(),
             caller: caller.clone(),
@@ -492,7 +545,37 @@ impl Registry {
             previous_sha256,
             detail,
             refused: error.map(ToString::to_string),
-        });
+        };
+        entry.sequence = self.audit.record(entry.clone());
+        if let Some(store) = &self.store
+            && let Err(error) = store.append_audit(&entry)
+        {
+            // The change itself stands (or stood refused); only its record
+            // on disk is missing, which the operator must hear about.
+            tracing::error!(%error, sequence = entry.sequence, "audit entry not saved");
+        }
+    }
+
+    /// Deploy `book` under `policy` and save it (with `policy_text`) to the
+    /// state directory. If it cannot be saved, `previous` (what ran before)
+    /// is deployed again and the change refused: what runs and what a
+    /// restart restores never differ.
+    fn publish(
+        &self,
+        book: &Book,
+        policy: &Policy,
+        policy_text: &str,
+        previous: (&Book, &Policy),
+    ) -> Result<(), AdminError> {
+        self.pipeline.deploy(deployment_of(book, policy))?;
+        if let Some(store) = &self.store
+            && let Err(error) = store.save(&saved_state(book, policy_text))
+        {
+            let (book, policy) = previous;
+            self.pipeline.deploy(deployment_of(book, policy))?;
+            return Err(error.into());
+        }
+        Ok(())
     }
 
     fn status(&self, name: &str, history: &RuleHistory, policy: &Policy) -> RuleStatus {
@@ -567,6 +650,111 @@ pub enum StartError {
     /// The rules and policy together cannot run.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// The state directory cannot be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A saved build is no longer admitted (a trusted key was removed, say)
+    /// or the saved standings do not fit the saved builds.
+    #[error("restoring rule `{rule}` from the state directory: {message}")]
+    Restore {
+        /// The rule.
+        rule: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Admit the starting rules, each active.
+fn admit_starting(
+    runtime: &Runtime,
+    signatures: &SignaturePolicy,
+    sources: &[(RuleSource, Provenance)],
+) -> Result<Book, StartError> {
+    let mut book = Book::new();
+    for (source, provenance) in sources {
+        let version =
+            admission::admit(runtime, signatures, source, *provenance).map_err(|error| {
+                StartError::Rule {
+                    origin: source.origin.clone(),
+                    error,
+                }
+            })?;
+        let history = book.entry(version.rule.name().to_string()).or_default();
+        if history.active().is_some() {
+            return Err(StartError::Duplicate {
+                origin: source.origin.clone(),
+                name: version.rule.name().to_string(),
+            });
+        }
+        let index = history.admit(version);
+        history.activate(index);
+    }
+    Ok(book)
+}
+
+/// The book a state directory saved, every build admitted again. A build
+/// counts as built in only if this binary has the same bytes built in.
+fn restore(
+    runtime: &Runtime,
+    signatures: &SignaturePolicy,
+    store: &StateDir,
+    saved: &SavedState,
+    built_in: &HashSet<String>,
+) -> Result<Book, StartError> {
+    let mut book = Book::new();
+    for rule in &saved.rules {
+        let failed = |message: String| StartError::Restore {
+            rule: rule.name.clone(),
+            message,
+        };
+        let mut versions = Vec::with_capacity(rule.versions.len());
+        for saved_version in &rule.versions {
+            let source = store.build(&saved_version.sha256, &saved_version.origin)?;
+            let provenance = if built_in.contains(&saved_version.sha256) {
+                Provenance::BuiltIn
+            } else {
+                Provenance::External
+            };
+            let mut version = admission::admit(runtime, signatures, &source, provenance)
+                .map_err(|e| failed(format!("build {}: {e}", saved_version.sha256)))?;
+            if version.rule.sha256() != saved_version.sha256 || version.rule.name() != rule.name {
+                return Err(failed(format!(
+                    "build {} is not what the state says it is",
+                    saved_version.sha256
+                )));
+            }
+            version.admitted_at_ms = saved_version.admitted_at_ms;
+            versions.push(version);
+        }
+        let history =
+            RuleHistory::restore(versions, &rule.standings).map_err(|e| failed(e.to_string()))?;
+        book.insert(rule.name.clone(), history);
+    }
+    Ok(book)
+}
+
+/// What the state directory keeps of `book` and the policy.
+fn saved_state(book: &Book, policy_text: &str) -> SavedState {
+    SavedState {
+        format: store::FORMAT,
+        policy: policy_text.to_string(),
+        rules: book
+            .iter()
+            .map(|(name, history)| SavedRule {
+                name: name.clone(),
+                versions: history
+                    .versions
+                    .iter()
+                    .map(|v| SavedVersion {
+                        sha256: v.rule.sha256().to_string(),
+                        origin: v.origin.clone(),
+                        admitted_at_ms: v.admitted_at_ms,
+                    })
+                    .collect(),
+                standings: history.standings(),
+            })
+            .collect(),
+    }
 }
 
 fn history_mut<'a>(book: &'a mut Book, rule: &str) -> Result<&'a mut RuleHistory, BookError> {

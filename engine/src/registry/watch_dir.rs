@@ -136,7 +136,10 @@ struct Watcher {
 }
 
 impl Watcher {
-    /// Take the directory as it is now as already deployed.
+    /// Take the builds in the directory that the registry already knows
+    /// as deployed. A file it does not know (one added while the engine
+    /// was down, over a restored state directory) is left for the first
+    /// poll to deploy.
     fn adopt_current(&mut self) {
         let Ok(entries) = read_dir(&self.dir) else {
             return;
@@ -152,15 +155,18 @@ impl Watcher {
             .collect();
         for entry in entries {
             let sha256 = hex::encode(Sha256::digest(&entry.source.wasm));
-            let rule = running
+            let Some(rule) = running
                 .iter()
                 .find(|(_, shas)| shas.contains(&sha256))
-                .map(|(name, _)| name.clone());
+                .map(|(name, _)| name.clone())
+            else {
+                continue;
+            };
             self.seen.insert(
                 entry.path,
                 Seen {
                     content: content_digest(&entry.source),
-                    rule,
+                    rule: Some(rule),
                 },
             );
         }

@@ -328,6 +328,8 @@ pub fn admin_status(error: AdminError) -> Status {
         }
         AdminError::Pipeline(PipelineError::RuleSet(_)) => Status::failed_precondition(message),
         AdminError::Invalid(_) => Status::invalid_argument(message),
+        // The disk may come back: the request can be retried as it is.
+        AdminError::Store(_) => Status::unavailable(message),
     }
 }
 
