@@ -239,9 +239,21 @@ impl Pipeline {
     /// nothing changes.
     pub fn deploy(&self, deployment: Deployment) -> Result<(), PipelineError> {
         let _one_at_a_time = self.deploying.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = self.snapshot.load();
-        let next = self.shared.build(deployment, &previous.catalog)?;
-        self.snapshot.store(Arc::new(next));
+        let previous = self.snapshot.load_full();
+        let next = Arc::new(self.shared.build(deployment, &previous.catalog)?);
+        self.snapshot.store(next.clone());
+        // A counter only shadow rules kept, now kept live (its rule was
+        // promoted): its history moves over, so the promoted rule does not
+        // start blind. From the swap on, events count into the live id
+        // only, so merging what the shadow id holds counts every event
+        // once (bar one still being evaluated under the old snapshot
+        // exactly as the history is copied).
+        let stores = &self.shared.stores;
+        for (shadow, live, aggregation) in next.catalog.promoted_from(&previous.catalog) {
+            stores
+                .live
+                .adopt_counter(&stores.shadow, shadow, live, &aggregation);
+        }
         Ok(())
     }
 

@@ -1067,3 +1067,80 @@ fn a_change_that_cannot_be_saved_is_not_made() {
         "the old build still decides"
     );
 }
+
+/// A rule tried in shadow, then promoted, does not start blind: the history
+/// of the counters only it kept moves to the live store, so its decisions
+/// after promotion are those it would have made had it enforced all along.
+#[test]
+fn a_promoted_shadow_rule_keeps_its_counts() {
+    let without_forwarding = || -> Vec<(RuleSource, Provenance)> {
+        example_sources()
+            .into_iter()
+            .filter(|(source, _)| !source.origin.ends_with(RULE))
+            .collect()
+    };
+    let start = |sources: Vec<(RuleSource, Provenance)>| {
+        Registry::start(
+            Runtime::new().unwrap(),
+            settings(SignaturePolicy {
+                allow_unsigned: true,
+                ..SignaturePolicy::default()
+            }),
+            sources,
+            EXAMPLE_POLICY.to_string(),
+            PipelineOptions::default(),
+        )
+        .unwrap()
+    };
+    let all_along = start(example_sources());
+    let tried = start(without_forwarding());
+    let caller = Caller::internal("test");
+    let source = RuleSource {
+        wasm: plugin(RULE),
+        origin: "upload".into(),
+        ..RuleSource::default()
+    };
+    tried
+        .upload(&caller, source, Activation::Candidate(Stage::Shadow))
+        .unwrap();
+
+    // 90 forwards to one chat each (the rule sums chats) in 15 minutes:
+    // under every threshold, but counted.
+    let t0 = 1_764_000_000_000;
+    let forwards = |from: usize, to: usize| {
+        (from..to).map(move |n| {
+            Event::new(
+                format!("f-{n}"),
+                "message.forwarded",
+                t0 + n as i64 * 10_000,
+                Entity::account("busy"),
+            )
+            .with("chat_count", enforcer::event::Value::Int(1))
+        })
+    };
+    for event in forwards(0, 90) {
+        let live = all_along
+            .pipeline()
+            .evaluate(event.clone())
+            .unwrap()
+            .decision;
+        let shadow = tried.pipeline().evaluate(event).unwrap().decision;
+        assert_eq!(live.outcome.severity, Severity::Allow);
+        assert_eq!(shadow.shadow.as_ref().unwrap().outcome, live.outcome);
+    }
+    tried.promote(&caller, RULE).unwrap();
+    // 60 more cross the review threshold of 100 an hour, but only if the
+    // first 90 still count.
+    let mut fired = 0;
+    for event in forwards(90, 150) {
+        let live = all_along
+            .pipeline()
+            .evaluate(event.clone())
+            .unwrap()
+            .decision;
+        let promoted = tried.pipeline().evaluate(event).unwrap().decision;
+        assert_eq!(promoted.outcome, live.outcome, "{}", live.event.id);
+        fired += usize::from(live.outcome.severity > Severity::Allow);
+    }
+    assert!(fired > 0, "the counts crossed a threshold");
+}

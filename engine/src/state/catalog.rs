@@ -192,6 +192,23 @@ impl CounterCatalog {
         slot.as_mut().expect("a counter id from this catalog")
     }
 
+    /// The counters this catalog keeps live that `previous` kept for
+    /// shadow rules alone: (the shadow id, the live id, how it counts).
+    /// Their history moves to the live store when a shadow rule is promoted.
+    pub fn promoted_from(
+        &self,
+        previous: &CounterCatalog,
+    ) -> Vec<(CounterId, CounterId, Aggregation)> {
+        self.by_shape
+            .iter()
+            .filter(|(shape, _)| !previous.by_shape.contains_key(*shape))
+            .filter_map(|(shape, &live)| {
+                let shadow = *previous.shadow_by_shape.get(shape)?;
+                Some((shadow, live, shape.aggregation.clone()))
+            })
+            .collect()
+    }
+
     /// Whether any counter is kept for shadow rules alone.
     pub fn has_shadow_only(&self) -> bool {
         !self.shadow_by_shape.is_empty()

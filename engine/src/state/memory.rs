@@ -363,6 +363,35 @@ impl MemoryState {
         stats
     }
 
+    /// Add the history `from` keeps for counter `from_id` to this store's
+    /// counter `to_id`, entity by entity: what carries a counter's history
+    /// over when a shadow rule that kept it alone starts to enforce. The
+    /// two must count alike (`aggregation`); sightings merge, so a second
+    /// counted in both is counted once more, not lost.
+    pub fn adopt_counter(
+        &self,
+        from: &MemoryState,
+        from_id: CounterId,
+        to_id: CounterId,
+        aggregation: &Aggregation,
+    ) {
+        for record in from.records.iter() {
+            let Some((_, series)) = record.counters.iter().find(|(id, _)| *id == from_id) else {
+                continue;
+            };
+            let entries: Vec<(i64, u64)> = match series {
+                Series::Sum(s) => s.entries().collect(),
+                Series::Distinct(s) => s.entries().collect(),
+            };
+            self.with_record(record.key(), |target| {
+                match target.series_mut(to_id, aggregation) {
+                    Series::Sum(s) => entries.iter().for_each(|&(at, n)| s.add(at, n)),
+                    Series::Distinct(s) => entries.iter().for_each(|&(at, f)| s.add(at, f)),
+                }
+            });
+        }
+    }
+
     /// How much the store holds.
     pub fn size(&self) -> StateSize {
         let mut size = StateSize::default();

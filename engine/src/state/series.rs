@@ -53,6 +53,11 @@ impl SumSeries {
         total
     }
 
+    /// Each second's total, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.seconds.iter().copied()
+    }
+
     /// Forget every second before `second`.
     pub fn prune_before(&mut self, second: i64) {
         while self.seconds.front().is_some_and(|(s, _)| *s < second) {
@@ -124,6 +129,11 @@ impl DistinctSeries {
             self.count(second);
         }
         self.seen.insert(at, (second, fingerprint));
+    }
+
+    /// Every sighting kept (second, fingerprint), oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.seen.iter().copied()
     }
 
     /// How many distinct values were seen in the `window` seconds ending
