@@ -38,6 +38,7 @@ pub mod router;
 pub mod rule;
 pub mod runtime;
 pub mod server;
+pub mod shadow_report;
 pub mod signing;
 pub mod state;
 pub mod verdict;

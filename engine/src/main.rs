@@ -2,6 +2,7 @@
 //! rules on demo traffic, or check a rule file.
 
 mod plugin_command;
+mod shadow_command;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -63,6 +64,12 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: plugin_command::PluginCommand,
+    },
+    /// Compare what the shadow rules and candidate builds of a running
+    /// engine would have decided with what was decided.
+    Shadow {
+        #[command(subcommand)]
+        command: shadow_command::ShadowCommand,
     },
     /// Load a rule from a wasm file, print its manifest, and optionally run
     /// it on events read as JSON lines (one `Event` per line).
@@ -193,6 +200,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { json, policy } => demo(json, policy.as_deref()),
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
         Command::Plugin { command } => plugin_command::run(command),
+        Command::Shadow { command } => shadow_command::run(command),
     }
 }
 

@@ -39,6 +39,7 @@ use crate::manifest::{CounterKey, Guard};
 use crate::policy::{FailureMode, Mode, Policy, PolicyError, RulePolicy};
 use crate::router::{RuleSet, RuleSetError, wants};
 use crate::rule::Rule;
+use crate::shadow_report::{ShadowLedger, ShadowReport};
 use crate::state::catalog::SHADOW_COUNTER_BASE;
 use crate::state::memory::{DEFAULT_LATENESS_SECONDS, label_expiry_ms};
 use crate::state::{
@@ -169,6 +170,8 @@ struct Shared {
     banks: Arc<HashBanks>,
     seen: SeenEvents,
     stats: DashMap<Arc<str>, Arc<VersionStats>, foldhash::fast::RandomState>,
+    /// Every decision tallied for shadow reports.
+    ledger: ShadowLedger,
     sweep_every_events: Option<u64>,
     honour_guards: bool,
     max_future_skew_ms: Option<i64>,
@@ -218,6 +221,7 @@ impl Pipeline {
                 options.idempotency_max_remembered,
             ),
             stats: DashMap::default(),
+            ledger: ShadowLedger::default(),
             sweep_every_events: options.sweep_every_events.map(|n| n.max(1)),
             honour_guards: options.honour_guards,
             max_future_skew_ms: options.max_future_skew_ms,
@@ -298,6 +302,7 @@ impl Pipeline {
         let snapshot = self.snapshot.load();
         let decision = Arc::new(self.decide(&snapshot, &event));
         guard.complete(decision.clone());
+        self.shared.ledger.record(&decision);
         self.maybe_sweep();
         Ok(Evaluation {
             decision,
@@ -493,6 +498,7 @@ impl Pipeline {
         shared.stores.shadow.sweep(&snapshot.catalog);
         if let Some(watermark) = shared.stores.live.watermark_ms() {
             shared.seen.sweep(watermark);
+            shared.ledger.sweep(watermark);
         }
     }
 
@@ -504,6 +510,18 @@ impl Pipeline {
     /// The counters only shadow rules read.
     pub fn shadow_state(&self) -> &MemoryState {
         &self.shared.stores.shadow
+    }
+
+    /// What the shadow rules and candidates would have changed over event
+    /// times in `[from_ms, to_ms)` (see [`ShadowLedger::report`]).
+    pub fn shadow_report(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        rule: Option<&str>,
+        max_samples: usize,
+    ) -> ShadowReport {
+        self.shared.ledger.report(from_ms, to_ms, rule, max_samples)
     }
 
     /// How many event ids are remembered for idempotency.

@@ -132,6 +132,20 @@ fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
         enforcer::api::v1::Severity::Limit as i32
     );
 
+    // The shadow report counts it: one decision, a limit on both sides.
+    let report = enforcer(&[
+        "shadow",
+        "report",
+        "--server",
+        &format!("http://{addr}"),
+        "--json",
+    ]);
+    assert!(report.status.success(), "{report:?}");
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["decisions"], 1, "{report}");
+    assert_eq!(report["matrix"][2][2], 1, "{report}");
+    assert_eq!(report["disagreements"], 0, "{report}");
+
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()

@@ -15,4 +15,5 @@ mod plugin_tests;
 mod proto;
 mod router;
 mod runtime;
+mod shadow;
 mod simulated_traffic;

@@ -32,6 +32,7 @@ fn the_api_compiles_and_has_its_service_and_event() {
             ("EvaluateStream", true, true),
             ("GetDecision", false, false),
             ("ListDecisions", false, false),
+            ("GetShadowReport", false, false),
             ("WatchDecisions", false, true),
         ]
     );

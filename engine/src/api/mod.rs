@@ -15,7 +15,7 @@ pub use from_proto::{
 };
 pub use to_proto::{
     action_to_proto, decision_to_proto, decision_view_to_proto, entity_to_proto, event_to_proto,
-    mode_to_proto, severity_to_proto, timestamp_to_proto,
+    mode_to_proto, severity_to_proto, shadow_report_to_proto, timestamp_to_proto,
 };
 
 /// The generated messages, server and client of `enforcement.v1`.

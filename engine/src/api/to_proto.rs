@@ -5,6 +5,7 @@ use super::v1;
 use crate::decision::{Decision, EnforcementAction, LabelChange, Outcome, RuleReport};
 use crate::event::{Entity, EntityKind, Event, Value};
 use crate::policy::Mode;
+use crate::shadow_report::ShadowReport;
 use crate::verdict::{Action, Severity};
 
 /// A decision as the API returns it, with its place in the decision log
@@ -200,4 +201,46 @@ fn value_to_proto(value: &Value) -> v1::Value {
         Value::BytesList(v) => Kind::BytesList(v1::BytesList { values: v.clone() }),
     };
     v1::Value { kind: Some(kind) }
+}
+
+/// A shadow report; each sample carries its place in the decision log as
+/// `sequence_of` gives it (0 if the log no longer holds it).
+pub fn shadow_report_to_proto(
+    report: &ShadowReport,
+    sequence_of: impl Fn(&str) -> u64,
+) -> v1::ShadowReport {
+    let counts = |counts: &[u64; 4]| v1::SeverityCounts {
+        counts: counts.to_vec(),
+    };
+    v1::ShadowReport {
+        from: Some(timestamp_to_proto(report.from_ms)),
+        to: Some(timestamp_to_proto(report.to_ms)),
+        decisions: report.decisions,
+        with_shadow: report.with_shadow,
+        disagreements: report.disagreements,
+        matrix: report.matrix.iter().map(counts).collect(),
+        would_block: report.would_block,
+        would_unblock: report.would_unblock,
+        builds: report
+            .builds
+            .iter()
+            .map(|build| v1::BuildTally {
+                rule: build.rule.to_string(),
+                sha256: build.sha256.to_string(),
+                mode: mode_to_proto(build.mode).into(),
+                candidate: build.candidate,
+                events: build.events,
+                skipped: build.skipped,
+                errors: build.errors,
+                verdicts: Some(counts(&build.verdicts)),
+                fuel: build.fuel,
+                elapsed_us: build.elapsed_us,
+            })
+            .collect(),
+        samples: report
+            .samples
+            .iter()
+            .map(|decision| decision_to_proto(decision, sequence_of(&decision.id)))
+            .collect(),
+    }
 }

@@ -144,6 +144,7 @@ pub async fn serve(
         ));
     }
     let service = service::EnforcementService {
+        pipeline: pipeline.clone(),
         evaluator: Evaluator::new(pipeline, log.clone(), options.workers),
         log,
         options: options.clone(),

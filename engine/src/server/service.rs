@@ -14,6 +14,11 @@ use super::evaluator::Evaluator;
 use super::{ServerOptions, stream, watch as watching};
 use crate::api::{self, FieldError, v1};
 use crate::decision_log::{DecisionLog, ListPosition};
+use crate::pipeline::Pipeline;
+
+/// Default and largest numbers of sample disagreements in a shadow report.
+const DEFAULT_SHADOW_SAMPLES: u32 = 10;
+const MAX_SHADOW_SAMPLES: u32 = 100;
 
 /// Default and largest page sizes of `ListDecisions`.
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -23,6 +28,8 @@ const MAX_PAGE_SIZE: u32 = 1000;
 pub struct EnforcementService {
     pub(super) evaluator: Evaluator,
     pub(super) log: Arc<DecisionLog>,
+    /// For shadow reports.
+    pub(super) pipeline: Arc<Pipeline>,
     pub(super) options: ServerOptions,
     /// Turns true when the server starts shutting down: long streams end.
     pub(super) stopping: watch::Receiver<bool>,
@@ -87,6 +94,33 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
                 "no decision `{id}` is kept: never made, or dropped from the log"
             ))),
         }
+    }
+
+    async fn get_shadow_report(
+        &self,
+        request: Request<v1::ShadowReportRequest>,
+    ) -> Result<Response<v1::ShadowReport>, Status> {
+        let request = request.into_inner();
+        let from = optional_ms(request.from.as_ref(), "from")?.unwrap_or(i64::MIN);
+        let to = optional_ms(request.to.as_ref(), "to")?.unwrap_or(i64::MAX);
+        let max_samples = match request.max_samples {
+            0 => DEFAULT_SHADOW_SAMPLES,
+            n if n > MAX_SHADOW_SAMPLES => {
+                return Err(Status::invalid_argument(format!(
+                    "max_samples: {n} is over the limit of {MAX_SHADOW_SAMPLES}"
+                )));
+            }
+            n => n,
+        };
+        let rule = (!request.rule.is_empty()).then_some(request.rule.as_str());
+        let report = self
+            .pipeline
+            .shadow_report(from, to, rule, max_samples as usize);
+        let sequence_of = |id: &str| self.log.get(id).map_or(0, |logged| logged.sequence);
+        Ok(Response::new(api::shadow_report_to_proto(
+            &report,
+            sequence_of,
+        )))
     }
 
     async fn list_decisions(
