@@ -199,6 +199,8 @@ pub struct StateConfig {
     pub max_future_skew_seconds: u64,
     /// Seconds between background sweeps of aged-out state.
     pub sweep_interval_seconds: u64,
+    /// Minutes of event time the shadow report covers.
+    pub shadow_report_minutes: u64,
 }
 
 impl Default for StateConfig {
@@ -212,6 +214,7 @@ impl Default for StateConfig {
             sweep_interval_seconds: ServerOptions::default()
                 .sweep_interval
                 .map_or(2, |interval| interval.as_secs()),
+            shadow_report_minutes: pipeline.shadow_report_minutes as u64,
         }
     }
 }
@@ -361,6 +364,11 @@ impl ServeConfig {
                 "sweep_interval_seconds",
                 self.state.sweep_interval_seconds as usize,
             ),
+            (
+                "state",
+                "shadow_report_minutes",
+                self.state.shadow_report_minutes as usize,
+            ),
         ];
         for (table, key, value) in at_least_one {
             if value == 0 {
@@ -426,6 +434,7 @@ impl ServeConfig {
             },
             // The server sweeps on a background task instead.
             sweep_every_events: None,
+            shadow_report_minutes: state.shadow_report_minutes.min(i64::MAX as u64) as i64,
             ..PipelineOptions::default()
         }
     }

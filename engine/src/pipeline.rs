@@ -73,6 +73,8 @@ pub struct PipelineOptions {
     /// event time, so one event dated years ahead would otherwise age every
     /// counter and label out at the next sweep.
     pub max_future_skew_ms: Option<i64>,
+    /// Minutes of event time the shadow report's tallies are kept.
+    pub shadow_report_minutes: i64,
     /// Skip a rule when none of its guards holds (the default). Off, every
     /// subscribed rule is called: to measure what the sandbox costs, or to
     /// check on real traffic that a rule's guards match its logic.
@@ -89,6 +91,7 @@ impl Default for PipelineOptions {
             sweep_every_events: Some(100_000),
             honour_guards: true,
             max_future_skew_ms: Some(DEFAULT_MAX_FUTURE_SKEW_MS),
+            shadow_report_minutes: crate::shadow_report::DEFAULT_RETENTION_MINUTES,
         }
     }
 }
@@ -221,7 +224,7 @@ impl Pipeline {
                 options.idempotency_max_remembered,
             ),
             stats: DashMap::default(),
-            ledger: ShadowLedger::default(),
+            ledger: ShadowLedger::new(options.shadow_report_minutes),
             sweep_every_events: options.sweep_every_events.map(|n| n.max(1)),
             honour_guards: options.honour_guards,
             max_future_skew_ms: options.max_future_skew_ms,

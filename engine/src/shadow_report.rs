@@ -277,3 +277,105 @@ fn merge(builds: &mut Vec<BuildTally>, build: &BuildTally) {
         None => builds.push(build.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Outcome, ShadowDecision};
+    use crate::event::{Entity, Event};
+
+    fn decision(id: &str, at_ms: i64, live: Severity, shadow: Option<Severity>) -> Arc<Decision> {
+        let outcome = |severity| Outcome {
+            severity,
+            score: 0.0,
+            actions: Vec::new(),
+        };
+        Arc::new(Decision {
+            id: Decision::id_for(id),
+            event: Arc::new(Event::new(id, "message.sent", at_ms, Entity::account("a"))),
+            outcome: outcome(live),
+            rules: Vec::new(),
+            label_changes: Vec::new(),
+            shadow: shadow.map(|s| ShadowDecision {
+                outcome: outcome(s),
+                label_changes: Vec::new(),
+                differs: s != live,
+            }),
+            policy_version: Arc::from("p"),
+        })
+    }
+
+    #[test]
+    fn a_report_sums_the_minutes_of_its_range() {
+        let ledger = ShadowLedger::new(60);
+        let minute = |m: i64| m * MINUTE_MS;
+        ledger.record(&decision("a", minute(1), Severity::Allow, None));
+        ledger.record(&decision(
+            "b",
+            minute(1) + 5,
+            Severity::Allow,
+            Some(Severity::Block),
+        ));
+        ledger.record(&decision(
+            "c",
+            minute(2),
+            Severity::Block,
+            Some(Severity::Review),
+        ));
+        ledger.record(&decision(
+            "d",
+            minute(3),
+            Severity::Review,
+            Some(Severity::Review),
+        ));
+
+        let all = ledger.report(i64::MIN, i64::MAX, None, 10);
+        assert_eq!((all.from_ms, all.to_ms), (minute(1), minute(4)));
+        assert_eq!(
+            (all.decisions, all.with_shadow, all.disagreements),
+            (4, 3, 2)
+        );
+        assert_eq!((all.would_block, all.would_unblock), (1, 1));
+        assert_eq!(all.matrix[0], [1, 0, 0, 1]);
+        assert_eq!(all.matrix[3], [0, 1, 0, 0]);
+        assert_eq!(all.matrix[1][1], 1);
+        let ids: Vec<&str> = all.samples.iter().map(|d| &*d.event.id).collect();
+        assert_eq!(ids, ["b", "c"]);
+
+        // A range inside a minute is widened to it; one past the end is empty.
+        let second = ledger.report(minute(2) + 10, minute(2) + 20, None, 10);
+        assert_eq!(second.decisions, 1);
+        assert_eq!(ledger.report(minute(9), minute(10), None, 10).decisions, 0);
+        assert_eq!(ledger.report(i64::MIN, i64::MAX, None, 1).samples.len(), 1);
+    }
+
+    #[test]
+    fn the_ledger_keeps_its_retention_and_a_few_samples_a_minute() {
+        let ledger = ShadowLedger::new(10);
+        for n in 0..100 {
+            let at = n * MINUTE_MS / 4;
+            ledger.record(&decision(
+                &format!("e{n}"),
+                at,
+                Severity::Allow,
+                Some(Severity::Limit),
+            ));
+        }
+        assert_eq!(ledger.minutes_held(), 25);
+        let report = ledger.report(0, MINUTE_MS, None, 100);
+        assert_eq!(report.disagreements, 4);
+        ledger.sweep(25 * MINUTE_MS);
+        assert_eq!(ledger.minutes_held(), 10, "older minutes are forgotten");
+        for n in 0..(SAMPLES_PER_MINUTE as i64 + 5) {
+            ledger.record(&decision(
+                &format!("s{n}"),
+                30 * MINUTE_MS,
+                Severity::Allow,
+                Some(Severity::Block),
+            ));
+        }
+        let busy = ledger.report(30 * MINUTE_MS, 31 * MINUTE_MS, None, 100);
+        assert_eq!(busy.disagreements, SAMPLES_PER_MINUTE as u64 + 5);
+        assert_eq!(busy.samples.len(), SAMPLES_PER_MINUTE);
+    }
+}
