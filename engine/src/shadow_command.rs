@@ -98,6 +98,12 @@ fn as_json(report: &v1::ShadowReport) -> serde_json::Value {
         "matrix": report.matrix.iter().map(|row| row.counts.clone()).collect::<Vec<_>>(),
         "would_block": report.would_block,
         "would_unblock": report.would_unblock,
+        "actions": report.actions.iter().map(|a| serde_json::json!({
+            "action": v1::ActionType::try_from(a.action).map_or("?", |t| t.as_str_name()),
+            "both": a.both,
+            "live_only": a.live_only,
+            "shadow_only": a.shadow_only,
+        })).collect::<Vec<_>>(),
         "builds": report.builds.iter().map(|b| serde_json::json!({
             "rule": b.rule,
             "sha256": b.sha256,
@@ -135,6 +141,23 @@ fn print_report(report: &v1::ShadowReport) {
     for (name, row) in SEVERITIES.iter().zip(&report.matrix) {
         let cells: Vec<String> = row.counts.iter().map(|c| format!("{c:>10}")).collect();
         println!("{name:<13} {}", cells.join(" "));
+    }
+    if !report.actions.is_empty() {
+        println!();
+        println!(
+            "{:<26} {:>10} {:>10} {:>12}",
+            "action", "both", "live only", "shadow only"
+        );
+    }
+    for agreement in &report.actions {
+        let name = v1::ActionType::try_from(agreement.action)
+            .map_or("?", |a| a.as_str_name())
+            .trim_start_matches("ACTION_TYPE_")
+            .to_lowercase();
+        println!(
+            "{:<26} {:>10} {:>10} {:>12}",
+            name, agreement.both, agreement.live_only, agreement.shadow_only
+        );
     }
     println!();
     println!(

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::decision::{Decision, RuleReport};
 use crate::policy::Mode;
-use crate::verdict::Severity;
+use crate::verdict::{Action, Severity};
 
 /// Minutes of event time the ledger keeps unless told otherwise: a day.
 pub const DEFAULT_RETENTION_MINUTES: i64 = 24 * 60;
@@ -74,6 +74,19 @@ impl BuildTally {
     }
 }
 
+/// How often one action type was decided live, in shadow, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ActionAgreement {
+    /// The action type.
+    pub action: Action,
+    /// Decisions carrying it live and in shadow.
+    pub both: u64,
+    /// Decisions carrying it live only: the shadow rules would drop it.
+    pub live_only: u64,
+    /// Decisions carrying it in shadow only: the shadow rules would add it.
+    pub shadow_only: u64,
+}
+
 /// The comparison over a range of event time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ShadowReport {
@@ -96,6 +109,8 @@ pub struct ShadowReport {
     pub would_block: u64,
     /// Blocks the shadow rules would not have made.
     pub would_unblock: u64,
+    /// Each action type decided live or in shadow, by type.
+    pub actions: Vec<ActionAgreement>,
     /// Each build that took part, by rule, then build.
     pub builds: Vec<BuildTally>,
     /// Disagreeing decisions, oldest first.
@@ -111,6 +126,7 @@ struct Minute {
     matrix: [[u64; 4]; 4],
     would_block: u64,
     would_unblock: u64,
+    actions: Vec<ActionAgreement>,
     /// A handful of builds: a scan beats a map.
     builds: Vec<BuildTally>,
     samples: Vec<Arc<Decision>>,
@@ -161,6 +177,29 @@ impl ShadowLedger {
         tally.matrix[index(live)][index(shadow)] += 1;
         tally.would_block += u64::from(live < Severity::Block && shadow == Severity::Block);
         tally.would_unblock += u64::from(live == Severity::Block && shadow < Severity::Block);
+        let types = |outcome: &crate::decision::Outcome| -> Vec<Action> {
+            let mut types: Vec<Action> = outcome.actions.iter().map(|a| a.action).collect();
+            types.sort();
+            types.dedup();
+            types
+        };
+        let live_types = types(&decision.outcome);
+        let shadow_types = decision
+            .shadow
+            .as_ref()
+            .map_or_else(|| live_types.clone(), |s| types(&s.outcome));
+        let mut union = live_types.clone();
+        union.extend(shadow_types.iter().copied());
+        union.sort();
+        union.dedup();
+        for action in union {
+            let agreement = agreement_for(&mut tally.actions, action);
+            match (live_types.contains(&action), shadow_types.contains(&action)) {
+                (true, true) => agreement.both += 1,
+                (true, false) => agreement.live_only += 1,
+                _ => agreement.shadow_only += 1,
+            }
+        }
         if differs {
             tally.disagreements += 1;
             if tally.samples.len() < SAMPLES_PER_MINUTE {
@@ -229,6 +268,12 @@ impl ShadowLedger {
             }
             report.would_block += tally.would_block;
             report.would_unblock += tally.would_unblock;
+            for minute in &tally.actions {
+                let total = agreement_for(&mut report.actions, minute.action);
+                total.both += minute.both;
+                total.live_only += minute.live_only;
+                total.shadow_only += minute.shadow_only;
+            }
             for build in &tally.builds {
                 if rule.is_some_and(|rule| *build.rule != *rule) {
                     continue;
@@ -240,6 +285,7 @@ impl ShadowLedger {
                 .samples
                 .extend(tally.samples.iter().take(room).cloned());
         }
+        report.actions.sort_by_key(|a| a.action);
         report.builds.sort_by(|a, b| {
             (&a.rule, a.candidate, &a.sha256).cmp(&(&b.rule, b.candidate, &b.sha256))
         });
@@ -257,6 +303,23 @@ impl ShadowLedger {
     pub fn minutes_held(&self) -> usize {
         self.minutes.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+}
+
+/// The tally of `action` in `actions`, added if missing.
+fn agreement_for(actions: &mut Vec<ActionAgreement>, action: Action) -> &mut ActionAgreement {
+    let index = match actions.iter().position(|a| a.action == action) {
+        Some(index) => index,
+        None => {
+            actions.push(ActionAgreement {
+                action,
+                both: 0,
+                live_only: 0,
+                shadow_only: 0,
+            });
+            actions.len() - 1
+        }
+    };
+    &mut actions[index]
 }
 
 fn merge(builds: &mut Vec<BuildTally>, build: &BuildTally) {

@@ -3,7 +3,7 @@
 //! with an independent count of the same decisions, over the whole range
 //! and over part of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use enforcer::api::v1;
@@ -39,6 +39,8 @@ struct Expected {
     would_block: u64,
     would_unblock: u64,
     builds: BTreeMap<(String, bool), Tally>,
+    /// Action type (wire value) → (both, live only, shadow only).
+    actions: BTreeMap<i32, (u64, u64, u64)>,
 }
 
 /// One build's (events, skipped, errors, verdicts by severity, fuel).
@@ -55,6 +57,26 @@ fn expected<'a>(decisions: impl IntoIterator<Item = &'a Arc<Decision>>) -> Expec
         e.matrix[index(live)][index(shadow)] += 1;
         e.would_block += u64::from(shadow == Severity::Block && live != Severity::Block);
         e.would_unblock += u64::from(live == Severity::Block && shadow != Severity::Block);
+        let types = |outcome: &enforcer::decision::Outcome| -> BTreeSet<i32> {
+            outcome
+                .actions
+                .iter()
+                .map(|a| enforcer::api::action_to_proto(a.action) as i32)
+                .collect()
+        };
+        let live_types = types(&d.outcome);
+        let shadow_types = d
+            .shadow
+            .as_ref()
+            .map_or(live_types.clone(), |s| types(&s.outcome));
+        for action in live_types.union(&shadow_types) {
+            let entry = e.actions.entry(*action).or_default();
+            match (live_types.contains(action), shadow_types.contains(action)) {
+                (true, true) => entry.0 += 1,
+                (true, false) => entry.1 += 1,
+                _ => entry.2 += 1,
+            }
+        }
         for r in &d.rules {
             let entry = e
                 .builds
@@ -85,6 +107,11 @@ fn reported(report: &v1::ShadowReport) -> Expected {
         matrix,
         would_block: report.would_block,
         would_unblock: report.would_unblock,
+        actions: report
+            .actions
+            .iter()
+            .map(|a| (a.action, (a.both, a.live_only, a.shadow_only)))
+            .collect(),
         builds: report
             .builds
             .iter()
@@ -157,6 +184,14 @@ async fn the_shadow_report_agrees_with_an_independent_count() {
     assert!(
         independent.disagreements > 0,
         "the candidate changed something"
+    );
+    assert!(
+        independent
+            .actions
+            .values()
+            .any(|(_, _, shadow_only)| *shadow_only > 0),
+        "the candidate would add actions: {:?}",
+        independent.actions
     );
     assert!(independent.would_block + independent.matrix[0][2] > 0);
     let candidate = whole

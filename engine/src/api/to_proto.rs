@@ -221,6 +221,16 @@ pub fn shadow_report_to_proto(
         matrix: report.matrix.iter().map(counts).collect(),
         would_block: report.would_block,
         would_unblock: report.would_unblock,
+        actions: report
+            .actions
+            .iter()
+            .map(|a| v1::ActionAgreement {
+                action: action_to_proto(a.action).into(),
+                both: a.both,
+                live_only: a.live_only,
+                shadow_only: a.shadow_only,
+            })
+            .collect(),
         builds: report
             .builds
             .iter()
