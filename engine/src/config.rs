@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
 use crate::registry::SignaturePolicy;
 use crate::server::ServerOptions;
+use crate::server::admin::AdminToken;
 use crate::signing::{SigningError, TrustedKeys};
 
 /// The address the engine listens on unless told otherwise.
@@ -56,26 +57,9 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// The bearer tokens accepted, each with the name the audit trail
     /// records for its holder. With none, the control plane is not served.
-    pub tokens: Vec<TokenConfig>,
+    pub tokens: Vec<AdminToken>,
     /// Control-plane changes kept in the audit trail.
     pub audit_capacity: usize,
-}
-
-/// One `[[admin.tokens]]` entry.
-#[derive(Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// Who holds it.
-    pub name: String,
-    /// The secret, at least [`MIN_TOKEN_CHARS`] characters.
-    pub token: String,
-}
-
-impl std::fmt::Debug for TokenConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret never reaches a log or an error message.
-        write!(f, "TokenConfig({}, ****)", self.name)
-    }
 }
 
 /// The shortest bearer token accepted: a guessable token is no control.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use enforcer::config::{ServeConfig, TokenConfig};
+use enforcer::config::ServeConfig;
 use enforcer::decision::LabelChange;
 use enforcer::decision_log::DecisionLog;
 use enforcer::event::{Entity, Event};
@@ -172,7 +172,7 @@ impl ServeArgs {
             config.admin.listen = listen;
         }
         if let Some(token) = &self.admin_token {
-            config.admin.tokens.push(TokenConfig {
+            config.admin.tokens.push(AdminToken {
                 name: "operator".into(),
                 token: token.clone(),
             });
@@ -276,19 +276,10 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     admin_listener.local_addr()?,
                     config.admin.tokens.len()
                 );
-                let tokens = config
-                    .admin
-                    .tokens
-                    .iter()
-                    .map(|t| AdminToken {
-                        name: t.name.clone(),
-                        token: t.token.clone(),
-                    })
-                    .collect();
                 Some(tokio::spawn(serve_admin(
                     admin_listener,
                     registry.clone(),
-                    tokens,
+                    config.admin.tokens.clone(),
                     async move {
                         let _ = admin_stopping.await;
                     },

@@ -546,19 +546,22 @@ impl Shared {
         let rules = RuleSet::deployed(rules)?;
         policy.check_rules(rules.deployments().iter().map(|d| d.name.as_str()))?;
 
-        // Each running version with the mode it runs in.
+        // Each running version with the mode it runs in, and its place:
+        // the slot of its rule, as the active version or the candidate.
         struct Plan<'a> {
             rule: &'a Arc<dyn Rule>,
             policy: RulePolicy,
+            slot: usize,
             candidate: Option<Stage>,
         }
         let mut plans: Vec<Plan> = Vec::new();
-        for deployment in rules.deployments() {
+        for (slot, deployment) in rules.deployments().iter().enumerate() {
             let part = policy.for_rule(&deployment.name);
             if let Some(rule) = &deployment.active {
                 plans.push(Plan {
                     rule,
                     policy: part,
+                    slot,
                     candidate: None,
                 });
             }
@@ -571,6 +574,7 @@ impl Shared {
                 plans.push(Plan {
                     rule: &candidate.rule,
                     policy: RulePolicy { mode, ..part },
+                    slot,
                     candidate: Some(candidate.stage),
                 });
             }
@@ -607,7 +611,15 @@ impl Shared {
                 window_seconds: spec.window_seconds,
             })
             .collect();
-        let mut participants = plans.iter().zip(counter_ids).map(|(plan, counters)| {
+        let mut slots: Vec<Slot> = rules
+            .deployments()
+            .iter()
+            .map(|_| Slot {
+                active: None,
+                candidate: None,
+            })
+            .collect();
+        for (plan, counters) in plans.iter().zip(counter_ids) {
             let view = RuleStateView::new(
                 self.stores.clone(),
                 self.banks.clone(),
@@ -631,25 +643,12 @@ impl Shared {
                 stats,
                 candidate: plan.candidate.is_some(),
             };
-            (participant, plan.candidate)
-        });
-        let slots = rules
-            .deployments()
-            .iter()
-            .map(|deployment| Slot {
-                active: deployment
-                    .active
-                    .as_ref()
-                    .and_then(|_| participants.next())
-                    .map(|(participant, _)| participant),
-                candidate: deployment
-                    .candidate
-                    .as_ref()
-                    .and_then(|_| participants.next())
-                    .and_then(|(participant, stage)| stage.map(|stage| (participant, stage))),
-            })
-            .collect();
-        drop(participants);
+            let slot = &mut slots[plan.slot];
+            match plan.candidate {
+                None => slot.active = Some(participant),
+                Some(stage) => slot.candidate = Some((participant, stage)),
+            }
+        }
 
         Ok(Snapshot {
             rules,

@@ -12,6 +12,48 @@ fn enforcer(args: &[&str]) -> std::process::Output {
         .expect("run enforcer")
 }
 
+/// Start `enforcer serve` with `args` and read what it prints until a line
+/// starts with `prefix`: the server, the rest of its output, what it
+/// printed so far, and the rest of that line.
+// The server is returned for the caller to stop and wait on.
+#[allow(clippy::zombie_processes)]
+fn serve_until(
+    args: &[&str],
+    prefix: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+    String,
+) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_enforcer"))
+        .arg("serve")
+        .args(args)
+        .env_remove("ENFORCER_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start enforcer serve");
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!("serve exited before printing `{prefix}`:\n{printed}");
+        }
+        printed.push_str(&line);
+        if let Some(rest) = line.strip_prefix(prefix) {
+            let rest = rest.trim_end().to_string();
+            return (server, stdout, printed, rest);
+        }
+    }
+}
+
 #[test]
 fn the_demo_decides_and_reports_the_known_hash_match() {
     let output = enforcer(&["demo", "--json"]);
@@ -76,29 +118,9 @@ fn a_bad_policy_is_refused_with_its_line() {
 /// port, a real call answered, and a clean stop on SIGTERM.
 #[test]
 fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let mut server = Command::new(env!("CARGO_BIN_EXE_enforcer"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("ENFORCER_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start enforcer serve");
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let mut printed = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let _ = server.kill();
-            panic!("serve exited before listening:\n{printed}");
-        }
-        printed.push_str(&line);
-        if let Some(rest) = line.strip_prefix("enforcer listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let (mut server, mut stdout, printed, addr) =
+        serve_until(&["--listen", "127.0.0.1:0"], "enforcer listening on ");
+    let addr = addr.split_whitespace().next().unwrap().to_string();
     assert!(printed.contains("mass-forwarding"), "{printed}");
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -206,9 +228,6 @@ fn serve_refuses_bad_settings_saying_which_and_why() {
 /// rule changed, rolled back and audited through `enforcer plugin`.
 #[test]
 fn signed_rules_are_served_and_changed_with_enforcer_plugin() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let dir = std::env::temp_dir().join(format!("enforcer-cli-plugin-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let rules = dir.join("rules");
@@ -232,39 +251,26 @@ fn signed_rules_are_served_and_changed_with_enforcer_plugin() {
     std::fs::write(dir.join("policy.toml"), "version = \"files-1\"\n").unwrap();
 
     let token = "cli-test-token-0123456789";
-    let mut server = Command::new(env!("CARGO_BIN_EXE_enforcer"))
-        .args([
-            "serve",
+    let rules_dir = path(&rules);
+    let policy = path(&dir.join("policy.toml"));
+    let (mut server, _stdout, _printed, admin) = serve_until(
+        &[
             "--listen",
             "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
-        ])
-        .args([
             "--plugin-dir",
-            &path(&rules),
+            &rules_dir,
             "--policy",
-            &path(&dir.join("policy.toml")),
-        ])
-        .args(["--trusted-key", public, "--admin-token", token])
-        .env_remove("ENFORCER_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start enforcer serve");
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let mut printed = String::new();
-    let admin = loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let _ = server.kill();
-            panic!("serve exited before its control plane listened:\n{printed}");
-        }
-        printed.push_str(&line);
-        if let Some(rest) = line.strip_prefix("control plane (enforcement.v1.Admin) on ") {
-            break format!("http://{}", rest.split(',').next().unwrap());
-        }
-    };
+            &policy,
+            "--trusted-key",
+            public,
+            "--admin-token",
+            token,
+        ],
+        "control plane (enforcement.v1.Admin) on ",
+    );
+    let admin = format!("http://{}", admin.split(',').next().unwrap());
     let plugin = |args: &[&str]| -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_enforcer"))
             .arg("plugin")

@@ -50,7 +50,6 @@ use enforcer::registry::{Activation, Caller, Provenance, Registry, RuleSource, S
 use enforcer::runtime::Runtime;
 use enforcer::server::admin::AdminToken;
 use enforcer_examples::builds::with_custom_section;
-use sha2::{Digest, Sha256};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -214,7 +213,7 @@ impl Builds {
 fn signed(secret: &str, wasm: Vec<u8>) -> anyhow::Result<Build> {
     let signature = enforcer::signing::sign(secret, &wasm)?.into_bytes();
     Ok(Build {
-        sha256: hex::encode(Sha256::digest(&wasm)),
+        sha256: enforcer::runtime::build_sha256(&wasm),
         wasm,
         signature,
     })

@@ -34,8 +34,7 @@ use crate::grpc_server::{TestAdmin, TestEngine, wire};
 const RULE: &str = "mass-forwarding";
 
 fn sha256(wasm: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(wasm))
+    enforcer::runtime::build_sha256(wasm)
 }
 
 /// Registry settings with these signatures, in memory.

@@ -21,12 +21,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::deployment::{Deployment, Stage, VersionCounts};
 use crate::pipeline::{Pipeline, PipelineError, PipelineOptions};
 use crate::policy::{Mode, Policy, PolicyError};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, build_sha256};
 
 pub use admission::{AdmissionError, Provenance, RuleSource, SignaturePolicy};
 pub use audit::{AuditEntry, AuditLog, Caller, DEFAULT_AUDIT_CAPACITY};
@@ -211,7 +210,7 @@ impl Registry {
                 let built_in: HashSet<String> = sources
                     .iter()
                     .filter(|(_, provenance)| *provenance == Provenance::BuiltIn)
-                    .map(|(source, _)| hex::encode(Sha256::digest(&source.wasm)))
+                    .map(|(source, _)| build_sha256(&source.wasm))
                     .collect();
                 let store = store.as_ref().expect("a saved state comes from a store");
                 let book = restore(&runtime, &signatures, store, saved, &built_in)?;
@@ -233,7 +232,7 @@ impl Registry {
         };
         if let (Some(store), None) = (&store, &saved) {
             for (source, _) in &sources {
-                store.put_build(&hex::encode(Sha256::digest(&source.wasm)), source)?;
+                store.put_build(&build_sha256(&source.wasm), source)?;
             }
             store.save(&saved_state(&book, &policy_text))?;
         }
@@ -271,7 +270,7 @@ impl Registry {
         activation: Activation,
     ) -> Result<RuleStatus, AdminError> {
         let detail = format!("{activation} from {}", source.origin);
-        let sha256 = hex::encode(Sha256::digest(&source.wasm));
+        let sha256 = build_sha256(&source.wasm);
         let known = self.known_version(&sha256);
         let version = match known {
             // The same bytes, compiled already: the signature policy still

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::admission::{Provenance, RuleSource};
 use super::audit::Caller;
 use super::{Activation, Registry};
+use crate::runtime::build_sha256;
 
 /// What the watcher knows of one file.
 #[derive(Clone, Debug)]
@@ -154,7 +155,7 @@ impl Watcher {
             })
             .collect();
         for entry in entries {
-            let sha256 = hex::encode(Sha256::digest(&entry.source.wasm));
+            let sha256 = build_sha256(&entry.source.wasm);
             let Some(rule) = running
                 .iter()
                 .find(|(_, shas)| shas.contains(&sha256))

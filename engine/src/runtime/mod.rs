@@ -245,7 +245,7 @@ impl Runtime {
                 head.join(" ")
             )));
         }
-        let sha256 = hex::encode(Sha256::digest(wasm));
+        let sha256 = build_sha256(wasm);
         let cache = self.inner.cache.as_ref().map(|cache| {
             let key = CompileCache::key(
                 &self.inner.engine,
@@ -316,6 +316,12 @@ impl Runtime {
             .and_then(IsolatedRulePre::new)
             .map_err(|e| LoadError::Instantiate(format!("{e:#}")))
     }
+}
+
+/// The sha256 of a rule build, in hex: what identifies the build in
+/// decisions, the registry, the state directory and the compile cache.
+pub fn build_sha256(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
 }
 
 /// Embed the engine's world into the isolated module and make it a component.

@@ -25,18 +25,21 @@ use crate::signing::SigningError;
 /// Most audit entries one `ListAudit` returns.
 const MAX_AUDIT_PAGE: u32 = 10_000;
 
-/// A bearer token and the identity it stands for.
-#[derive(Clone, PartialEq, Eq)]
+/// A bearer token and the identity it stands for: one `[[admin.tokens]]`
+/// entry of the configuration.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdminToken {
     /// Who holds it, as the audit trail records them.
     pub name: String,
-    /// The secret.
+    /// The secret, at least
+    /// [`MIN_TOKEN_CHARS`](crate::config::MIN_TOKEN_CHARS) characters.
     pub token: String,
 }
 
 impl std::fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret never reaches a log.
+        // The secret never reaches a log or an error message.
         write!(f, "AdminToken({}, ****)", self.name)
     }
 }
@@ -128,7 +131,24 @@ impl AdminService {
             .map_err(|e| Status::internal(format!("control-plane task failed: {e}")))?
             .map_err(admin_status)
     }
+
+    /// Take `step` on the rule the request names, as its caller.
+    async fn rule_step(
+        &self,
+        request: Request<v1::RuleRequest>,
+        step: RuleStep,
+    ) -> Result<Response<v1::RuleStatus>, Status> {
+        let caller = caller(&request);
+        let rule = request.into_inner().rule;
+        let status = self
+            .run(move |registry| step(registry, &caller, &rule))
+            .await?;
+        Ok(Response::new(status_to_proto(status)))
+    }
 }
+
+/// A registry step on one named rule.
+type RuleStep = fn(&Registry, &Caller, &str) -> Result<RuleStatus, AdminError>;
 
 fn caller<T>(request: &Request<T>) -> Caller {
     request
@@ -233,24 +253,14 @@ impl v1::admin_server::Admin for AdminService {
         &self,
         request: Request<v1::RuleRequest>,
     ) -> Result<Response<v1::RuleStatus>, Status> {
-        let caller = caller(&request);
-        let rule = request.into_inner().rule;
-        let status = self
-            .run(move |registry| registry.promote(&caller, &rule))
-            .await?;
-        Ok(Response::new(status_to_proto(status)))
+        self.rule_step(request, Registry::promote).await
     }
 
     async fn rollback(
         &self,
         request: Request<v1::RuleRequest>,
     ) -> Result<Response<v1::RuleStatus>, Status> {
-        let caller = caller(&request);
-        let rule = request.into_inner().rule;
-        let status = self
-            .run(move |registry| registry.roll_back(&caller, &rule))
-            .await?;
-        Ok(Response::new(status_to_proto(status)))
+        self.rule_step(request, Registry::roll_back).await
     }
 
     async fn retire_rule(
