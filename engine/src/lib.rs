@@ -20,6 +20,7 @@
 //! * [`examples`]: the example rules, built into the engine.
 
 pub mod api;
+pub mod backtest;
 pub mod combine;
 pub mod config;
 pub mod decision;

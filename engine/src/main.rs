@@ -1,6 +1,7 @@
 //! The `enforcer` command line: serve the gRPC engine, run the example
 //! rules on demo traffic, or check a rule file.
 
+mod backtest_command;
 mod plugin_command;
 mod shadow_command;
 
@@ -71,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: shadow_command::ShadowCommand,
     },
+    /// Replay a labelled history through a rule set and policy (and a
+    /// baseline beside it) on a fresh state, and report precision, recall,
+    /// the precision/recall curve, score distributions, each rule's fires
+    /// and where the two differ, as JSON and as an HTML page.
+    Backtest(backtest_command::BacktestArgs),
     /// Load a rule from a wasm file, print its manifest, and optionally run
     /// it on events read as JSON lines (one `Event` per line).
     Check {
@@ -201,6 +207,7 @@ fn main() -> anyhow::Result<()> {
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
         Command::Plugin { command } => plugin_command::run(command),
         Command::Shadow { command } => shadow_command::run(command),
+        Command::Backtest(args) => backtest_command::run(args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area of the engine.
 
+mod backtest;
 mod common;
 mod example_rules;
 mod grpc;
