@@ -113,9 +113,14 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
             n => n,
         };
         let rule = (!request.rule.is_empty()).then_some(request.rule.as_str());
-        let report = self
-            .pipeline
-            .shadow_report(from, to, rule, max_samples as usize);
+        // The accuracy section counts an entity acted on at limit or above.
+        let report = self.pipeline.shadow_report(
+            from,
+            to,
+            rule,
+            max_samples as usize,
+            crate::verdict::Severity::Limit,
+        );
         let sequence_of = |id: &str| self.log.get(id).map_or(0, |logged| logged.sequence);
         Ok(Response::new(api::shadow_report_to_proto(
             &report,
