@@ -2,6 +2,7 @@
 
 mod common;
 mod example_rules;
+mod ground_truth;
 mod grpc;
 mod grpc_errors;
 mod grpc_server;
