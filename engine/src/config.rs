@@ -185,6 +185,11 @@ pub struct StateConfig {
     pub sweep_interval_seconds: u64,
     /// Minutes of event time the shadow report covers.
     pub shadow_report_minutes: u64,
+    /// Entities whose decisions' conclusions are kept for accuracy
+    /// against ground truth.
+    pub ground_truth_entities: usize,
+    /// Ground-truth labels kept about entities (and as many about events).
+    pub ground_truth_labels: usize,
 }
 
 impl Default for StateConfig {
@@ -199,6 +204,8 @@ impl Default for StateConfig {
                 .sweep_interval
                 .map_or(2, |interval| interval.as_secs()),
             shadow_report_minutes: pipeline.shadow_report_minutes as u64,
+            ground_truth_entities: pipeline.ground_truth_entities,
+            ground_truth_labels: pipeline.ground_truth_labels,
         }
     }
 }
@@ -353,6 +360,16 @@ impl ServeConfig {
                 "shadow_report_minutes",
                 self.state.shadow_report_minutes as usize,
             ),
+            (
+                "state",
+                "ground_truth_entities",
+                self.state.ground_truth_entities,
+            ),
+            (
+                "state",
+                "ground_truth_labels",
+                self.state.ground_truth_labels,
+            ),
         ];
         for (table, key, value) in at_least_one {
             if value == 0 {
@@ -419,6 +436,8 @@ impl ServeConfig {
             // The server sweeps on a background task instead.
             sweep_every_events: None,
             shadow_report_minutes: state.shadow_report_minutes.min(i64::MAX as u64) as i64,
+            ground_truth_entities: state.ground_truth_entities,
+            ground_truth_labels: state.ground_truth_labels,
             ..PipelineOptions::default()
         }
     }
@@ -465,6 +484,9 @@ idempotency_window_seconds = 120
 idempotency_max_remembered = 5000
 max_future_skew_seconds = 0
 sweep_interval_seconds = 7
+shadow_report_minutes = 90
+ground_truth_entities = 300
+ground_truth_labels = 400
 "#,
         )
         .unwrap();
@@ -490,6 +512,14 @@ sweep_interval_seconds = 7
         assert_eq!(pipeline.max_future_skew_ms, None);
         assert_eq!(pipeline.sweep_every_events, None);
         assert_eq!(server.sweep_interval, Some(Duration::from_secs(7)));
+        assert_eq!(
+            (
+                pipeline.shadow_report_minutes,
+                pipeline.ground_truth_entities,
+                pipeline.ground_truth_labels
+            ),
+            (90, 300, 400)
+        );
     }
 
     #[test]

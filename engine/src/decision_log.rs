@@ -117,6 +117,11 @@ impl DecisionLog {
         sequences
     }
 
+    /// How many decisions it keeps at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The decision with this id, if it is still kept.
     pub fn get(&self, id: &str) -> Option<Logged> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());

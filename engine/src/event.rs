@@ -204,7 +204,8 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
     crate::manifest::check_name(what, name)
 }
 
-fn check_id(id: &str) -> Result<(), String> {
+/// An event or entity id: present, and at most [`MAX_ID_BYTES`] long.
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("is empty".into());
     }

@@ -15,10 +15,14 @@
 //! * [`policy`], [`combine`], [`decision`], [`pipeline`]: from verdicts to
 //!   one explained decision per event, with idempotency and shadow rules.
 //! * [`decision_log`]: decisions numbered and kept for lookups and watchers.
+//! * [`shadow_report`], [`ground_truth`], [`accuracy`], [`overturn`]: shadow
+//!   against live, ground truth joined to decisions, precision and recall,
+//!   and won appeals lifting what decisions did.
 //! * [`api`], [`server`], [`config`]: the gRPC data plane and `enforcer
 //!   serve`'s configuration.
 //! * [`examples`]: the example rules, built into the engine.
 
+pub mod accuracy;
 pub mod api;
 pub mod backtest;
 pub mod combine;
@@ -30,8 +34,10 @@ pub mod deployment;
 pub mod event;
 pub mod examples;
 pub mod fixtures;
+pub mod ground_truth;
 pub mod idempotency;
 pub mod manifest;
+pub mod overturn;
 pub mod pipeline;
 pub mod policy;
 pub mod registry;

@@ -34,6 +34,7 @@ use crate::deployment::{
     Deployment, RuleDeployment, Stage, VersionCounts, VersionStats, in_rollout,
 };
 use crate::event::{Event, InvalidEvent, Value};
+use crate::ground_truth::{BookLimits, GroundTruthBook};
 use crate::idempotency::{Claim, DEFAULT_MAX_REMEMBERED, DEFAULT_RETENTION_MS, SeenEvents};
 use crate::manifest::{CounterKey, Guard};
 use crate::policy::{FailureMode, Mode, Policy, PolicyError, RulePolicy};
@@ -73,8 +74,15 @@ pub struct PipelineOptions {
     /// event time, so one event dated years ahead would otherwise age every
     /// counter and label out at the next sweep.
     pub max_future_skew_ms: Option<i64>,
-    /// Minutes of event time the shadow report's tallies are kept.
+    /// Minutes of event time the shadow report's tallies are kept, and
+    /// the ground-truth book's marks of what decisions concluded.
     pub shadow_report_minutes: i64,
+    /// Entities the ground-truth book keeps conclusions about (the one
+    /// whose last decision is oldest is dropped first).
+    pub ground_truth_entities: usize,
+    /// Ground-truth labels kept about entities, and as many about event
+    /// ids (the oldest written is dropped first).
+    pub ground_truth_labels: usize,
     /// Skip a rule when none of its guards holds (the default). Off, every
     /// subscribed rule is called: to measure what the sandbox costs, or to
     /// check on real traffic that a rule's guards match its logic.
@@ -92,6 +100,8 @@ impl Default for PipelineOptions {
             honour_guards: true,
             max_future_skew_ms: Some(DEFAULT_MAX_FUTURE_SKEW_MS),
             shadow_report_minutes: crate::shadow_report::DEFAULT_RETENTION_MINUTES,
+            ground_truth_entities: crate::ground_truth::DEFAULT_MAX_ENTITIES,
+            ground_truth_labels: crate::ground_truth::DEFAULT_MAX_TRUTHS,
         }
     }
 }
@@ -175,6 +185,8 @@ struct Shared {
     stats: DashMap<Arc<str>, Arc<VersionStats>, foldhash::fast::RandomState>,
     /// Every decision tallied for shadow reports.
     ledger: ShadowLedger,
+    /// Ground truth, and what every decision concluded about whom.
+    book: GroundTruthBook,
     sweep_every_events: Option<u64>,
     honour_guards: bool,
     max_future_skew_ms: Option<i64>,
@@ -225,6 +237,11 @@ impl Pipeline {
             ),
             stats: DashMap::default(),
             ledger: ShadowLedger::new(options.shadow_report_minutes),
+            book: GroundTruthBook::new(BookLimits {
+                retention_minutes: options.shadow_report_minutes,
+                max_entities: options.ground_truth_entities,
+                max_truths: options.ground_truth_labels,
+            }),
             sweep_every_events: options.sweep_every_events.map(|n| n.max(1)),
             honour_guards: options.honour_guards,
             max_future_skew_ms: options.max_future_skew_ms,
@@ -306,6 +323,7 @@ impl Pipeline {
         let decision = Arc::new(self.decide(&snapshot, &event));
         guard.complete(decision.clone());
         self.shared.ledger.record(&decision);
+        self.shared.book.observe(&decision);
         self.maybe_sweep();
         Ok(Evaluation {
             decision,
@@ -502,6 +520,7 @@ impl Pipeline {
         if let Some(watermark) = shared.stores.live.watermark_ms() {
             shared.seen.sweep(watermark);
             shared.ledger.sweep(watermark);
+            shared.book.sweep(watermark);
         }
     }
 
@@ -516,15 +535,33 @@ impl Pipeline {
     }
 
     /// What the shadow rules and candidates would have changed over event
-    /// times in `[from_ms, to_ms)` (see [`ShadowLedger::report`]).
+    /// times in `[from_ms, to_ms)` (see [`ShadowLedger::report`]), and how
+    /// the live and shadow decisions compare with the ground truth over
+    /// the same minutes, an entity counting as acted on at `positive` or
+    /// above (see [`GroundTruthBook::accuracy`]).
     pub fn shadow_report(
         &self,
         from_ms: i64,
         to_ms: i64,
         rule: Option<&str>,
         max_samples: usize,
+        positive: Severity,
     ) -> ShadowReport {
-        self.shared.ledger.report(from_ms, to_ms, rule, max_samples)
+        let mut report = self.shared.ledger.report(from_ms, to_ms, rule, max_samples);
+        // The ledger narrowed the range to the minutes it holds; the book
+        // holds the same minutes. With nothing held, the requested range.
+        let (from, to) = if report.decisions > 0 {
+            (report.from_ms, report.to_ms)
+        } else {
+            (from_ms, to_ms)
+        };
+        report.accuracy = self.shared.book.accuracy(from, to, positive, rule);
+        report
+    }
+
+    /// Ground truth, and what every decision concluded about whom.
+    pub fn ground_truth(&self) -> &GroundTruthBook {
+        &self.shared.book
     }
 
     /// How many event ids are remembered for idempotency.

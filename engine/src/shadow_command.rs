@@ -1,10 +1,11 @@
 //! `enforcer shadow report`: what the shadow rules and candidate builds of
 //! a running engine would have changed, read over gRPC and shown as the
 //! agreement matrix, the would-block and would-unblock counts, each build's
-//! fire rate and cost, and sample disagreements.
+//! fire rate and cost, sample disagreements, and the live, shadow and
+//! per-rule precision and recall against the ground truth submitted.
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use enforcer::api::v1;
 use enforcer::api::v1::enforcement_client::EnforcementClient;
 
@@ -34,10 +35,35 @@ pub enum ShadowCommand {
         /// Sample disagreements to show.
         #[arg(long, default_value_t = 5)]
         samples: u32,
+        /// For accuracy: an entity counts as acted on when a decision acted
+        /// on it at this severity or above.
+        #[arg(long, value_enum, default_value_t = Positive::Limit)]
+        positive_severity: Positive,
         /// Print the report as JSON (the gRPC message's fields).
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The severities that can count as acting.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Positive {
+    /// A human should look.
+    Review,
+    /// Restrict the entity.
+    Limit,
+    /// Stop the entity.
+    Block,
+}
+
+impl Positive {
+    fn to_proto(self) -> v1::Severity {
+        match self {
+            Positive::Review => v1::Severity::Review,
+            Positive::Limit => v1::Severity::Limit,
+            Positive::Block => v1::Severity::Block,
+        }
+    }
 }
 
 const SEVERITIES: [&str; 4] = ["allow", "review", "limit", "block"];
@@ -50,6 +76,7 @@ pub fn run(command: ShadowCommand) -> anyhow::Result<()> {
         to_ms,
         rule,
         samples,
+        positive_severity,
         json,
     } = command;
     let report = tokio::runtime::Builder::new_current_thread()
@@ -66,6 +93,7 @@ pub fn run(command: ShadowCommand) -> anyhow::Result<()> {
                     to: to_ms.map(enforcer::api::timestamp_to_proto),
                     rule: rule.unwrap_or_default(),
                     max_samples: samples,
+                    positive_severity: positive_severity.to_proto().into(),
                 })
                 .await
                 .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))
@@ -117,7 +145,104 @@ fn as_json(report: &v1::ShadowReport) -> serde_json::Value {
             "elapsed_us": b.elapsed_us,
         })).collect::<Vec<_>>(),
         "samples": report.samples.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        "accuracy": report.accuracy.as_ref().map(accuracy_json),
     })
+}
+
+fn matrix_json(matrix: Option<v1::ConfusionMatrix>) -> serde_json::Value {
+    let m = matrix.unwrap_or_default();
+    serde_json::json!({
+        "true_positives": m.true_positives,
+        "false_positives": m.false_positives,
+        "false_negatives": m.false_negatives,
+        "true_negatives": m.true_negatives,
+        "precision": m.precision,
+        "recall": m.recall,
+        "f1": m.f1,
+    })
+}
+
+fn accuracy_json(accuracy: &v1::Accuracy) -> serde_json::Value {
+    serde_json::json!({
+        "positive_severity": accuracy.positive_severity().as_str_name(),
+        "labelled_entities": accuracy.labelled_entities,
+        "joined": accuracy.joined,
+        "without_decisions": accuracy.without_decisions,
+        "abusive": accuracy.abusive,
+        "benign": accuracy.benign,
+        "event_labels": accuracy.event_labels,
+        "live": matrix_json(accuracy.live),
+        "shadow": matrix_json(accuracy.shadow),
+        "rules": accuracy.rules.iter().map(|r| serde_json::json!({
+            "rule": r.rule,
+            "mode": r.mode().as_str_name(),
+            "candidate": r.candidate,
+            "matrix": matrix_json(r.matrix),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn mode_name(mode: v1::Mode, candidate: bool) -> String {
+    format!(
+        "{}{}",
+        match mode {
+            v1::Mode::Enforce => "enforce",
+            v1::Mode::Shadow => "shadow",
+            v1::Mode::Unspecified => "-",
+        },
+        if candidate { " candidate" } else { "" }
+    )
+}
+
+fn print_accuracy(accuracy: &v1::Accuracy) {
+    let severity = accuracy
+        .positive_severity()
+        .as_str_name()
+        .trim_start_matches("SEVERITY_")
+        .to_lowercase();
+    println!();
+    println!(
+        "accuracy against ground truth (acted on: {severity} or above): {} labelled entities \
+         ({} abusive, {} benign), {} with decisions in the range, {} without (counted as not \
+         acted on); {} event labels (not counted)",
+        accuracy.labelled_entities,
+        accuracy.abusive,
+        accuracy.benign,
+        accuracy.joined,
+        accuracy.without_decisions,
+        accuracy.event_labels,
+    );
+    if accuracy.labelled_entities == 0 {
+        return;
+    }
+    println!(
+        "{:<20} {:<16} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7} {:>6}",
+        "", "mode", "tp", "fp", "fn", "tn", "precision", "recall", "f1"
+    );
+    let row = |name: &str, mode: &str, matrix: Option<v1::ConfusionMatrix>| {
+        let m = matrix.unwrap_or_default();
+        println!(
+            "{:<20} {:<16} {:>6} {:>6} {:>6} {:>6} {:>9.3} {:>7.3} {:>6.3}",
+            name,
+            mode,
+            m.true_positives,
+            m.false_positives,
+            m.false_negatives,
+            m.true_negatives,
+            m.precision,
+            m.recall,
+            m.f1
+        );
+    };
+    row("live decisions", "", accuracy.live);
+    row("shadow decisions", "", accuracy.shadow);
+    for rule in &accuracy.rules {
+        row(
+            &rule.rule,
+            &mode_name(rule.mode(), rule.candidate),
+            rule.matrix,
+        );
+    }
 }
 
 fn print_report(report: &v1::ShadowReport) {
@@ -168,15 +293,7 @@ fn print_report(report: &v1::ShadowReport) {
         let called = build.events - build.skipped;
         let fired: u64 = counts(&build.verdicts)[1..].iter().sum();
         let per_call = |total: u64| total.checked_div(called).unwrap_or(0);
-        let mode = format!(
-            "{}{}",
-            match build.mode() {
-                v1::Mode::Enforce => "enforce",
-                v1::Mode::Shadow => "shadow",
-                v1::Mode::Unspecified => "-",
-            },
-            if build.candidate { " candidate" } else { "" }
-        );
+        let mode = mode_name(build.mode(), build.candidate);
         println!(
             "{:<20} {:<12} {:<16} {:>9} {:>8} {:>7} {:>8} {:>12} {:>10}",
             build.rule,
@@ -223,5 +340,8 @@ fn print_report(report: &v1::ShadowReport) {
             severity(shadow),
             fired.join(", ")
         );
+    }
+    if let Some(accuracy) = &report.accuracy {
+        print_accuracy(accuracy);
     }
 }

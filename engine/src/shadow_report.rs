@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use crate::accuracy::Accuracy;
 use crate::decision::{Decision, RuleReport};
 use crate::policy::Mode;
 use crate::verdict::{Action, Severity};
@@ -116,6 +117,9 @@ pub struct ShadowReport {
     /// Disagreeing decisions, oldest first.
     #[serde(skip)]
     pub samples: Vec<Arc<Decision>>,
+    /// Live and shadow decisions against ground truth over the same
+    /// minutes (filled by the pipeline from its ground-truth book).
+    pub accuracy: Accuracy,
 }
 
 #[derive(Clone, Default)]

@@ -137,7 +137,7 @@ fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
             enforcer::event::Entity::account("forwarder"),
         )
         .with("chat_count", enforcer::event::Value::Int(60));
-        client
+        let decision = client
             .evaluate(v1::EvaluateRequest {
                 event: Some(enforcer::api::event_to_proto(&event)),
                 ..Default::default()
@@ -146,7 +146,22 @@ fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
             .expect("evaluate")
             .into_inner()
             .decision
-            .unwrap()
+            .unwrap();
+        // A review later finds the forwarder abusive.
+        client
+            .submit_labels(v1::SubmitLabelsRequest {
+                labels: vec![v1::GroundTruthLabel {
+                    subject: Some(v1::ground_truth_label::Subject::Entity(
+                        enforcer::api::entity_to_proto(&event.actor),
+                    )),
+                    truth: v1::Truth::Abusive as i32,
+                    source: v1::LabelSource::Review as i32,
+                    ..Default::default()
+                }],
+            })
+            .await
+            .expect("submit a label");
+        decision
     });
     assert_eq!(decision.id, "dec-cli-1");
     assert_eq!(
@@ -167,6 +182,12 @@ fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
     assert_eq!(report["decisions"], 1, "{report}");
     assert_eq!(report["matrix"][2][2], 1, "{report}");
     assert_eq!(report["disagreements"], 0, "{report}");
+    // And its accuracy: the limit was right, live and shadow alike.
+    let accuracy = &report["accuracy"];
+    assert_eq!(accuracy["positive_severity"], "SEVERITY_LIMIT", "{report}");
+    assert_eq!(accuracy["live"]["true_positives"], 1, "{report}");
+    assert_eq!(accuracy["shadow"]["precision"], 1.0, "{report}");
+    assert_eq!(accuracy["rules"][0]["rule"], "mass-forwarding", "{report}");
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])

@@ -163,6 +163,16 @@ impl TestEngine {
             max_future_skew_ms: None,
             ..PipelineOptions::default()
         };
+        Self::start_with_options(signatures, sources, policy, options).await
+    }
+
+    /// Start with these rules, this policy and these pipeline options.
+    pub async fn start_with_options(
+        signatures: SignaturePolicy,
+        sources: Vec<(RuleSource, Provenance)>,
+        policy: String,
+        options: PipelineOptions,
+    ) -> TestEngine {
         let registry = tokio::task::spawn_blocking(move || {
             Registry::start(
                 Runtime::new().unwrap(),

@@ -3,6 +3,7 @@
 mod backtest;
 mod common;
 mod example_rules;
+mod ground_truth;
 mod grpc;
 mod grpc_errors;
 mod grpc_server;

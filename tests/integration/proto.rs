@@ -34,6 +34,8 @@ fn the_api_compiles_and_has_its_service_and_event() {
             ("ListDecisions", false, false),
             ("GetShadowReport", false, false),
             ("WatchDecisions", false, true),
+            ("SubmitLabels", false, false),
+            ("WatchOverturns", false, true),
         ]
     );
 

@@ -2,8 +2,19 @@
 //! with the path of the offending field (`event.actor.id: is empty`).
 
 use super::v1;
-use crate::event::{Entity, EntityKind, Event, InvalidEvent, Value};
+use crate::event::{Entity, EntityKind, Event, InvalidEvent, Value, check_id};
+use crate::ground_truth::{GroundTruth, LabelSource, LabelSubject, Truth};
 use crate::verdict::{Action, Severity};
+
+/// Most labels one `SubmitLabels` request may carry.
+pub const MAX_LABELS_PER_REQUEST: usize = 1000;
+
+/// Longest accepted label reference, in bytes.
+pub const MAX_REFERENCE_BYTES: usize = 256;
+
+/// How far ahead of the engine's clock a label may be dated: a label dated
+/// far ahead would outrank every truth learned until then.
+const MAX_LABEL_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// A request field the engine cannot use, and why.
 pub type FieldError = InvalidEvent;
@@ -136,5 +147,127 @@ pub fn severity_from_proto(value: i32) -> Option<Severity> {
         v1::Severity::Review => Severity::Review,
         v1::Severity::Limit => Severity::Limit,
         v1::Severity::Block => Severity::Block,
+    })
+}
+
+/// The engine's ground truth for the labels of a `SubmitLabels` request,
+/// each checked whole (subject, truth, source, time, reference), the first
+/// mistake named by its path (`labels[2].truth`). `now_ms` is the engine's
+/// clock: the time of a label sent without one.
+pub fn labels_from_proto(
+    labels: Vec<v1::GroundTruthLabel>,
+    now_ms: i64,
+) -> Result<Vec<GroundTruth>, FieldError> {
+    if labels.is_empty() {
+        return Err(field_error("labels", "is empty: send at least one label"));
+    }
+    if labels.len() > MAX_LABELS_PER_REQUEST {
+        return Err(field_error(
+            "labels",
+            format!(
+                "{} labels, over the limit of {MAX_LABELS_PER_REQUEST} per request: send them \
+                 in several requests",
+                labels.len()
+            ),
+        ));
+    }
+    labels
+        .into_iter()
+        .enumerate()
+        .map(|(index, label)| label_from_proto(label, &format!("labels[{index}]"), now_ms))
+        .collect()
+}
+
+fn label_from_proto(
+    label: v1::GroundTruthLabel,
+    field: &str,
+    now_ms: i64,
+) -> Result<GroundTruth, FieldError> {
+    use v1::ground_truth_label::Subject;
+    let subject = match label.subject {
+        None => {
+            return Err(field_error(
+                format!("{field}.subject"),
+                "is missing: set entity or event_id",
+            ));
+        }
+        Some(Subject::Entity(entity)) => {
+            let path = format!("{field}.entity");
+            let entity = entity_from_proto(entity, &path)?;
+            check_id(&entity.id).map_err(|m| field_error(format!("{path}.id"), m))?;
+            LabelSubject::Entity(entity)
+        }
+        Some(Subject::EventId(id)) => {
+            check_id(&id).map_err(|m| field_error(format!("{field}.event_id"), m))?;
+            LabelSubject::Event(id)
+        }
+    };
+    let truth = match v1::Truth::try_from(label.truth) {
+        Ok(v1::Truth::Abusive) => Truth::Abusive,
+        Ok(v1::Truth::Benign) => Truth::Benign,
+        Ok(v1::Truth::Unspecified) => {
+            return Err(field_error(
+                format!("{field}.truth"),
+                "is unspecified: use TRUTH_ABUSIVE or TRUTH_BENIGN",
+            ));
+        }
+        Err(_) => {
+            return Err(field_error(
+                format!("{field}.truth"),
+                format!("{} is not a truth", label.truth),
+            ));
+        }
+    };
+    let source = match v1::LabelSource::try_from(label.source) {
+        Ok(v1::LabelSource::Review) => LabelSource::Review,
+        Ok(v1::LabelSource::Appeal) => LabelSource::Appeal,
+        Ok(v1::LabelSource::Other) => LabelSource::Other,
+        Ok(v1::LabelSource::Unspecified) => {
+            return Err(field_error(
+                format!("{field}.source"),
+                "is unspecified: use LABEL_SOURCE_REVIEW, LABEL_SOURCE_APPEAL or \
+                 LABEL_SOURCE_OTHER",
+            ));
+        }
+        Err(_) => {
+            return Err(field_error(
+                format!("{field}.source"),
+                format!("{} is not a label source", label.source),
+            ));
+        }
+    };
+    let labelled_at_ms = match &label.labelled_at {
+        None => now_ms,
+        Some(at) => {
+            let path = || format!("{field}.labelled_at");
+            let ms = timestamp_ms(at).map_err(|m| field_error(path(), m))?;
+            if ms > now_ms.saturating_add(MAX_LABEL_SKEW_MS) {
+                return Err(field_error(
+                    path(),
+                    format!(
+                        "is {} s ahead of the engine's clock; at most {} s is accepted",
+                        (ms - now_ms) / 1000,
+                        MAX_LABEL_SKEW_MS / 1000
+                    ),
+                ));
+            }
+            ms
+        }
+    };
+    if label.reference.len() > MAX_REFERENCE_BYTES {
+        return Err(field_error(
+            format!("{field}.reference"),
+            format!(
+                "is {} bytes, over the {MAX_REFERENCE_BYTES}-byte limit",
+                label.reference.len()
+            ),
+        ));
+    }
+    Ok(GroundTruth {
+        subject,
+        truth,
+        source,
+        labelled_at_ms,
+        reference: label.reference,
     })
 }

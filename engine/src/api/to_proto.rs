@@ -1,9 +1,12 @@
 //! Engine types onto the wire: decisions, with everything that made them,
-//! as clients read them.
+//! as clients read them; overturns; shadow reports with their accuracy.
 
 use super::v1;
+use crate::accuracy::{Accuracy, Confusion};
 use crate::decision::{Decision, EnforcementAction, LabelChange, Outcome, RuleReport};
 use crate::event::{Entity, EntityKind, Event, Value};
+use crate::ground_truth::LabelSource;
+use crate::overturn::Overturn;
 use crate::policy::Mode;
 use crate::shadow_report::ShadowReport;
 use crate::verdict::{Action, Severity};
@@ -39,6 +42,34 @@ pub fn decision_view_to_proto(
         }),
         policy_version: decision.policy_version.to_string(),
         sequence,
+        // Overturns are kept beside the decision log, not in decisions:
+        // the server adds them (`overturn_to_proto`).
+        overturns: Vec::new(),
+    }
+}
+
+/// An overturn as `WatchOverturns`, `SubmitLabels` and `GetDecision` send it.
+pub fn overturn_to_proto(overturn: &Overturn) -> v1::Overturn {
+    v1::Overturn {
+        sequence: overturn.sequence,
+        decision_id: overturn.decision_id.clone(),
+        entity: Some(entity_to_proto(&overturn.entity)),
+        lifted: overturn.lifted.iter().map(enforcement_to_proto).collect(),
+        labels_cleared: overturn.labels_cleared.iter().map(label_to_proto).collect(),
+        source: label_source_to_proto(overturn.source).into(),
+        reference: overturn.reference.clone(),
+        labelled_at: Some(timestamp_to_proto(overturn.labelled_at_ms)),
+        overturned_at: Some(timestamp_to_proto(overturn.overturned_at_ms)),
+        event_id: overturn.event_id.clone(),
+    }
+}
+
+/// The wire source of a label.
+pub fn label_source_to_proto(source: LabelSource) -> v1::LabelSource {
+    match source {
+        LabelSource::Review => v1::LabelSource::Review,
+        LabelSource::Appeal => v1::LabelSource::Appeal,
+        LabelSource::Other => v1::LabelSource::Other,
     }
 }
 
@@ -252,5 +283,42 @@ pub fn shadow_report_to_proto(
             .iter()
             .map(|decision| decision_to_proto(decision, sequence_of(&decision.id)))
             .collect(),
+        accuracy: Some(accuracy_to_proto(&report.accuracy)),
+    }
+}
+
+fn accuracy_to_proto(accuracy: &Accuracy) -> v1::Accuracy {
+    v1::Accuracy {
+        positive_severity: severity_to_proto(accuracy.positive_severity).into(),
+        labelled_entities: accuracy.labelled_entities,
+        joined: accuracy.joined,
+        without_decisions: accuracy.without_decisions,
+        abusive: accuracy.abusive,
+        benign: accuracy.benign,
+        live: Some(confusion_to_proto(&accuracy.live)),
+        shadow: Some(confusion_to_proto(&accuracy.shadow)),
+        rules: accuracy
+            .rules
+            .iter()
+            .map(|rule| v1::RuleAccuracy {
+                rule: rule.rule.to_string(),
+                mode: mode_to_proto(rule.mode).into(),
+                candidate: rule.candidate,
+                matrix: Some(confusion_to_proto(&rule.matrix)),
+            })
+            .collect(),
+        event_labels: accuracy.event_labels,
+    }
+}
+
+fn confusion_to_proto(matrix: &Confusion) -> v1::ConfusionMatrix {
+    v1::ConfusionMatrix {
+        true_positives: matrix.true_positives,
+        false_positives: matrix.false_positives,
+        false_negatives: matrix.false_negatives,
+        true_negatives: matrix.true_negatives,
+        precision: matrix.precision(),
+        recall: matrix.recall(),
+        f1: matrix.f1(),
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod evaluator;
+mod labels;
 mod limits;
 mod service;
 mod stream;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, v1};
 use crate::decision_log::DecisionLog;
+use crate::overturn::OverturnLog;
 use crate::pipeline::Pipeline;
 
 use evaluator::Evaluator;
@@ -103,7 +105,8 @@ pub enum ServeError {
 }
 
 /// Serve the data plane for `pipeline` on `listener` until `shutdown`
-/// completes, logging decisions to `log`.
+/// completes, logging decisions to `log` (and the overturns of won
+/// appeals beside it, as many as the log keeps decisions).
 ///
 /// On shutdown the server stops accepting connections and calls, reports
 /// NOT_SERVING to health checks, answers every event it has read (streams
@@ -144,6 +147,9 @@ pub async fn serve(
         ));
     }
     let service = service::EnforcementService {
+        // Overturns are of kept decisions (one per entity each acted on):
+        // keep as many as the log keeps decisions.
+        overturns: Arc::new(OverturnLog::new(log.capacity())),
         pipeline: pipeline.clone(),
         evaluator: Evaluator::new(pipeline, log.clone(), options.workers),
         log,

@@ -1,9 +1,11 @@
 //! The `enforcement.v1.Enforcement` service: each method checks its
 //! request, answers a bad one with a status naming the field, and hands the
-//! work to the evaluator or the decision log.
+//! work to the evaluator, the decision log, the pipeline's reports and
+//! ground truth, or the overturn log.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::Stream;
 use tokio::sync::watch;
@@ -11,10 +13,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::evaluator::Evaluator;
-use super::{ServerOptions, stream, watch as watching};
+use super::{ServerOptions, labels, stream, watch as watching};
 use crate::api::{self, FieldError, v1};
+use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, ListPosition};
+use crate::overturn::OverturnLog;
 use crate::pipeline::Pipeline;
+use crate::verdict::Severity;
 
 /// Default and largest numbers of sample disagreements in a shadow report.
 const DEFAULT_SHADOW_SAMPLES: u32 = 10;
@@ -28,8 +33,10 @@ const MAX_PAGE_SIZE: u32 = 1000;
 pub struct EnforcementService {
     pub(super) evaluator: Evaluator,
     pub(super) log: Arc<DecisionLog>,
-    /// For shadow reports.
+    /// For shadow reports and ground truth.
     pub(super) pipeline: Arc<Pipeline>,
+    /// Won appeals' overturns of logged decisions.
+    pub(super) overturns: Arc<OverturnLog>,
     pub(super) options: ServerOptions,
     /// Turns true when the server starts shutting down: long streams end.
     pub(super) stopping: watch::Receiver<bool>,
@@ -86,10 +93,9 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
             return Err(Status::invalid_argument("decision_id: is empty"));
         }
         match self.log.get(&id) {
-            Some(logged) => Ok(Response::new(api::decision_to_proto(
-                &logged.decision,
-                logged.sequence,
-            ))),
+            Some(logged) => Ok(Response::new(
+                self.with_overturns(&logged.decision, logged.sequence),
+            )),
             None => Err(Status::not_found(format!(
                 "no decision `{id}` is kept: never made, or dropped from the log"
             ))),
@@ -112,10 +118,28 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
             }
             n => n,
         };
+        let positive = match v1::Severity::try_from(request.positive_severity) {
+            Ok(v1::Severity::Unspecified) => Severity::Limit,
+            Ok(v1::Severity::Allow) => {
+                return Err(Status::invalid_argument(
+                    "positive_severity: SEVERITY_ALLOW would count every decision as acting; \
+                     use SEVERITY_REVIEW, SEVERITY_LIMIT or SEVERITY_BLOCK",
+                ));
+            }
+            Ok(severity) => {
+                api::severity_from_proto(severity as i32).expect("a known severity converts")
+            }
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "positive_severity: {} is not a severity",
+                    request.positive_severity
+                )));
+            }
+        };
         let rule = (!request.rule.is_empty()).then_some(request.rule.as_str());
         let report = self
             .pipeline
-            .shadow_report(from, to, rule, max_samples as usize);
+            .shadow_report(from, to, rule, max_samples as usize, positive);
         let sequence_of = |id: &str| self.log.get(id).map_or(0, |logged| logged.sequence);
         Ok(Response::new(api::shadow_report_to_proto(
             &report,
@@ -161,7 +185,7 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
             decisions: page
                 .decisions
                 .iter()
-                .map(|l| api::decision_to_proto(&l.decision, l.sequence))
+                .map(|l| self.with_overturns(&l.decision, l.sequence))
                 .collect(),
             next_page_token: page.next.map(page_token).unwrap_or_default(),
         }))
@@ -182,6 +206,80 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
         tokio::spawn(watcher.run(decisions));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
+
+    async fn submit_labels(
+        &self,
+        request: Request<v1::SubmitLabelsRequest>,
+    ) -> Result<Response<v1::SubmitLabelsResponse>, Status> {
+        let now = now_ms();
+        // Every label is checked before any is kept: a bad request changes
+        // nothing.
+        let labels =
+            api::labels_from_proto(request.into_inner().labels, now).map_err(invalid_argument)?;
+        let (pipeline, log, overturns) = (
+            self.pipeline.clone(),
+            self.log.clone(),
+            self.overturns.clone(),
+        );
+        // An appeal looks its entity's decisions up and sorts them: work
+        // for a blocking thread, not the async ones.
+        let outcomes = tokio::task::spawn_blocking(move || {
+            labels::submit(&labels, &pipeline, &log, &overturns, now)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("labels were not applied: {e}")))?;
+        Ok(Response::new(v1::SubmitLabelsResponse {
+            results: outcomes
+                .iter()
+                .map(|outcome| v1::LabelResult {
+                    joined_decisions: outcome.joined,
+                    overturns: outcome
+                        .overturns
+                        .iter()
+                        .map(|o| api::overturn_to_proto(o))
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    type WatchOverturnsStream = ResultStream<v1::Overturn>;
+
+    async fn watch_overturns(
+        &self,
+        request: Request<v1::WatchOverturnsRequest>,
+    ) -> Result<Response<Self::WatchOverturnsStream>, Status> {
+        let watcher = watching::OverturnWatcher::new(
+            request.into_inner(),
+            self.overturns.clone(),
+            self.stopping.clone(),
+        )?;
+        let (overturns, receiver) = tokio::sync::mpsc::channel(self.options.stream_batch);
+        tokio::spawn(watcher.run(overturns));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+impl EnforcementService {
+    /// A logged decision as the API returns it, with its overturns.
+    fn with_overturns(&self, decision: &Decision, sequence: u64) -> v1::Decision {
+        let mut wire = api::decision_to_proto(decision, sequence);
+        wire.overturns = self
+            .overturns
+            .of_decision(&decision.id)
+            .iter()
+            .map(|o| api::overturn_to_proto(o))
+            .collect();
+        wire
+    }
+}
+
+/// The wall clock in Unix milliseconds: when a label without a time was
+/// learned, and when an overturn is recorded.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Milliseconds since the epoch of an optional timestamp field.

@@ -1,7 +1,8 @@
-//! `WatchDecisions`: a watcher reads the decision log from its own cursor,
-//! so it never slows evaluation, and sends the decisions that pass its
-//! filter. It resumes exactly after a sequence it was given, and says so
-//! with `OUT_OF_RANGE` when the log no longer holds what it needs.
+//! `WatchDecisions` and `WatchOverturns`: a watcher reads the decision log
+//! (or the overturn log) from its own cursor, so it never slows the engine,
+//! and sends what passes its filter. It resumes exactly after a sequence it
+//! was given, and says so with `OUT_OF_RANGE` when the log no longer holds
+//! what it needs.
 
 use std::sync::Arc;
 
@@ -10,7 +11,8 @@ use tonic::Status;
 
 use crate::api::{self, action_from_proto, severity_from_proto, v1};
 use crate::decision::Decision;
-use crate::decision_log::DecisionLog;
+use crate::decision_log::{DecisionLog, Gap};
+use crate::overturn::OverturnLog;
 use crate::verdict::{Action, Severity};
 
 /// How many decisions a watcher takes from the log at a time.
@@ -51,22 +53,12 @@ impl Watcher {
                 request.min_severity
             ))
         })?;
-        let last = log.last_sequence();
-        let after = match request.after_sequence {
-            None => last,
-            Some(after) if after > last => {
-                return Err(Status::out_of_range(format!(
-                    "after_sequence: {after} is ahead of the last decision logged ({last}); \
-                     a log that restarted numbers from 1 again"
-                )));
-            }
-            Some(after) => {
-                // Refuse a resume from decisions already dropped now, not
-                // after the first read.
-                log.read_after(after, 0).map_err(gap_status)?;
-                after
-            }
-        };
+        let after = resume_after(
+            request.after_sequence,
+            log.last_sequence(),
+            |after| log.read_after(after, 0).map(drop),
+            "decision",
+        )?;
         Ok(Watcher {
             actions,
             min_severity,
@@ -84,7 +76,7 @@ impl Watcher {
             let batch = match self.log.read_after(self.after, READ_BATCH) {
                 Ok(batch) => batch,
                 Err(gap) => {
-                    let _ = out.send(Err(gap_status(gap))).await;
+                    let _ = out.send(Err(gap_status(gap, "decision"))).await;
                     return;
                 }
             };
@@ -126,8 +118,102 @@ impl Watcher {
     }
 }
 
-fn gap_status(gap: crate::decision_log::Gap) -> Status {
+/// Where a watcher starts: after `requested`, or after the `last`
+/// sequence recorded when none was given. A cursor ahead of the log, or
+/// behind what it keeps (`check` says), is `OUT_OF_RANGE` now, not after
+/// the first read.
+fn resume_after(
+    requested: Option<u64>,
+    last: u64,
+    check: impl FnOnce(u64) -> Result<(), Gap>,
+    what: &str,
+) -> Result<u64, Status> {
+    match requested {
+        None => Ok(last),
+        Some(after) if after > last => Err(Status::out_of_range(format!(
+            "after_sequence: {after} is ahead of the last {what} recorded ({last}); \
+             a log that restarted numbers from 1 again"
+        ))),
+        Some(after) => {
+            check(after).map_err(|gap| gap_status(gap, what))?;
+            Ok(after)
+        }
+    }
+}
+
+fn gap_status(gap: Gap, what: &str) -> Status {
     Status::out_of_range(format!(
-        "after_sequence: {gap}; decisions in between were dropped from the log"
+        "after_sequence: {what}s after sequence {} are no longer all kept: the oldest kept is \
+         {}; {what}s in between were dropped from the log",
+        gap.after, gap.oldest_kept
     ))
+}
+
+/// One `WatchOverturns` call: its place among the overturns.
+pub struct OverturnWatcher {
+    after: u64,
+    overturns: Arc<OverturnLog>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl OverturnWatcher {
+    /// A watcher for `request`, or `OUT_OF_RANGE` when its cursor is ahead
+    /// of the overturns recorded or behind those kept.
+    pub fn new(
+        request: v1::WatchOverturnsRequest,
+        overturns: Arc<OverturnLog>,
+        stopping: watch::Receiver<bool>,
+    ) -> Result<Self, Status> {
+        let after = resume_after(
+            request.after_sequence,
+            overturns.last_sequence(),
+            |after| overturns.read_after(after, 0).map(drop),
+            "overturn",
+        )?;
+        Ok(OverturnWatcher {
+            after,
+            overturns,
+            stopping,
+        })
+    }
+
+    /// Send overturns until the client goes away, the watcher falls out of
+    /// the log, or the server shuts down.
+    pub async fn run(mut self, out: mpsc::Sender<Result<v1::Overturn, Status>>) {
+        let mut recorded = self.overturns.subscribe();
+        loop {
+            let batch = match self.overturns.read_after(self.after, READ_BATCH) {
+                Ok(batch) => batch,
+                Err(gap) => {
+                    let _ = out.send(Err(gap_status(gap, "overturn"))).await;
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    changed = recorded.changed() => if changed.is_err() { return },
+                    _ = super::stopped(&mut self.stopping) => {
+                        let _ = out
+                            .send(Err(Status::unavailable(
+                                "the engine is shutting down; resume after the last sequence received",
+                            )))
+                            .await;
+                        return;
+                    }
+                    _ = out.closed() => return,
+                }
+                continue;
+            }
+            for overturn in batch {
+                self.after = overturn.sequence;
+                if out
+                    .send(Ok(api::overturn_to_proto(&overturn)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
 }
