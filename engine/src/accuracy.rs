@@ -6,70 +6,84 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::Mode;
 use crate::verdict::Severity;
 
-/// Predictions against the truth: each labelled entity counts once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// Predictions against the truth, each judged item (an event, an
+/// entity) counted once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confusion {
-    /// Predicted abusive (acted on), abusive.
-    pub true_positives: u64,
-    /// Predicted abusive, benign.
-    pub false_positives: u64,
+    /// Acted on, abusive.
+    pub tp: u64,
+    /// Acted on, benign.
+    pub fp: u64,
     /// Not acted on, abusive.
-    pub false_negatives: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
     /// Not acted on, benign.
-    pub true_negatives: u64,
+    pub tn: u64,
 }
 
 impl Confusion {
-    /// Count one entity: whether it was predicted abusive and whether it is.
-    pub fn add(&mut self, predicted: bool, abusive: bool) {
-        match (predicted, abusive) {
-            (true, true) => self.true_positives += 1,
-            (true, false) => self.false_positives += 1,
-            (false, true) => self.false_negatives += 1,
-            (false, false) => self.true_negatives += 1,
+    /// Count one judgement.
+    pub fn add(&mut self, predicted: bool, actual: bool) {
+        match (predicted, actual) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, true) => self.fn_ += 1,
+            (false, false) => self.tn += 1,
         }
     }
 
-    /// Of the entities acted on, the share that were abusive; 0 when none
-    /// was acted on (scikit-learn's `zero_division=0`), never NaN.
+    /// Of those acted on, the share abusive; 0 when none was acted on.
     pub fn precision(&self) -> f64 {
-        ratio(
-            self.true_positives,
-            self.true_positives + self.false_positives,
-        )
+        ratio(self.tp, self.tp + self.fp)
     }
 
-    /// Of the abusive entities, the share acted on; 0 when none was
-    /// abusive.
+    /// Of the abusive, the share acted on; 0 when none is abusive.
     pub fn recall(&self) -> f64 {
-        ratio(
-            self.true_positives,
-            self.true_positives + self.false_negatives,
-        )
+        ratio(self.tp, self.tp + self.fn_)
     }
 
     /// The harmonic mean of precision and recall; 0 when both are 0.
     pub fn f1(&self) -> f64 {
-        // 2tp / (2tp + fp + fn) is the same mean without dividing by a
-        // precision or recall that may be 0.
-        ratio(
-            2 * self.true_positives,
-            2 * self.true_positives + self.false_positives + self.false_negatives,
-        )
+        ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
+    }
+
+    /// With its ratios.
+    pub fn metrics(self) -> Metrics {
+        Metrics {
+            precision: self.precision(),
+            recall: self.recall(),
+            f1: self.f1(),
+            confusion: self,
+        }
     }
 }
 
-fn ratio(numerator: u64, denominator: u64) -> f64 {
-    if denominator == 0 {
+/// `part / whole`, and 0 for an empty whole (as scikit-learn reports with
+/// `zero_division=0`), so that the report never holds a NaN.
+pub fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
         0.0
     } else {
-        numerator as f64 / denominator as f64
+        part as f64 / whole as f64
     }
+}
+
+/// A confusion matrix and its ratios.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The counts.
+    pub confusion: Confusion,
+    /// tp / (tp + fp).
+    pub precision: f64,
+    /// tp / (tp + fn).
+    pub recall: f64,
+    /// 2tp / (2tp + fp + fn).
+    pub f1: f64,
 }
 
 /// One rule build's predictions: positive for an entity when the rule
@@ -156,15 +170,7 @@ mod tests {
                 m.add(predicted, abusive);
             }
         }
-        assert_eq!(
-            (
-                m.true_positives,
-                m.false_positives,
-                m.false_negatives,
-                m.true_negatives
-            ),
-            (6, 2, 4, 9)
-        );
+        assert_eq!((m.tp, m.fp, m.fn_, m.tn), (6, 2, 4, 9));
         assert!((m.precision() - 0.75).abs() < 1e-12);
         assert!((m.recall() - 0.6).abs() < 1e-12);
         let harmonic = 2.0 * 0.75 * 0.6 / (0.75 + 0.6);

@@ -843,14 +843,7 @@ mod tests {
             (4, 3, 1)
         );
         assert_eq!((all.abusive, all.benign), (2, 2));
-        let counts = |m: &Confusion| {
-            (
-                m.true_positives,
-                m.false_positives,
-                m.false_negatives,
-                m.true_negatives,
-            )
-        };
+        let counts = |m: &Confusion| (m.tp, m.fp, m.fn_, m.tn);
         // Live: spammer tp, reporter tn, quiet tn, never-seen fn.
         assert_eq!(counts(&all.live), (1, 0, 1, 2));
         // Shadow: the quiet account is a false positive.
@@ -964,7 +957,7 @@ mod tests {
         assert_eq!(old.joined, 0);
         let recent = book.accuracy(50 * M, 60 * M, Severity::Review, None);
         assert_eq!(recent.joined, 1);
-        assert_eq!(recent.live.true_positives, 1);
+        assert_eq!(recent.live.tp, 1);
         // A decision older than the retention is not marked.
         book.observe(&decision(
             "late",
@@ -1012,26 +1005,15 @@ mod tests {
         book.record(&truth(&Entity::account("joiner"), Truth::Benign, 1));
         let report = book.accuracy(i64::MIN, i64::MAX, Severity::Review, None);
         // Live reviewed the joiner (a false positive) and missed the group.
-        assert_eq!(
-            (
-                report.live.true_positives,
-                report.live.false_positives,
-                report.live.false_negatives
-            ),
-            (0, 1, 1)
-        );
+        assert_eq!((report.live.tp, report.live.fp, report.live.fn_), (0, 1, 1));
         // Shadow: the group is banned; the joiner is no longer named.
         assert_eq!(
-            (
-                report.shadow.true_positives,
-                report.shadow.false_positives,
-                report.shadow.true_negatives
-            ),
+            (report.shadow.tp, report.shadow.fp, report.shadow.tn),
             (1, 0, 1)
         );
         assert_eq!(report.rules.len(), 2);
         assert!(!report.rules[0].candidate && report.rules[1].candidate);
-        assert_eq!(report.rules[1].matrix.true_positives, 1);
-        assert_eq!(report.rules[0].matrix.false_positives, 1);
+        assert_eq!(report.rules[1].matrix.tp, 1);
+        assert_eq!(report.rules[0].matrix.fp, 1);
     }
 }

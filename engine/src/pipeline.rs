@@ -87,6 +87,10 @@ pub struct PipelineOptions {
     /// subscribed rule is called: to measure what the sandbox costs, or to
     /// check on real traffic that a rule's guards match its logic.
     pub honour_guards: bool,
+    /// Tally every decision for the shadow report and the ground-truth
+    /// book (the default). A backtest, which scores its decisions itself,
+    /// turns this off and saves the cost.
+    pub keep_reports: bool,
 }
 
 impl Default for PipelineOptions {
@@ -98,6 +102,7 @@ impl Default for PipelineOptions {
             lateness_seconds: DEFAULT_LATENESS_SECONDS,
             sweep_every_events: Some(100_000),
             honour_guards: true,
+            keep_reports: true,
             max_future_skew_ms: Some(DEFAULT_MAX_FUTURE_SKEW_MS),
             shadow_report_minutes: crate::shadow_report::DEFAULT_RETENTION_MINUTES,
             ground_truth_entities: crate::ground_truth::DEFAULT_MAX_ENTITIES,
@@ -189,6 +194,7 @@ struct Shared {
     book: GroundTruthBook,
     sweep_every_events: Option<u64>,
     honour_guards: bool,
+    keep_reports: bool,
     max_future_skew_ms: Option<i64>,
     events: AtomicU64,
     /// Held while a sweep runs, so that sweeps never overlap.
@@ -244,6 +250,7 @@ impl Pipeline {
             }),
             sweep_every_events: options.sweep_every_events.map(|n| n.max(1)),
             honour_guards: options.honour_guards,
+            keep_reports: options.keep_reports,
             max_future_skew_ms: options.max_future_skew_ms,
             events: AtomicU64::new(0),
             sweeping: Mutex::new(()),
@@ -322,8 +329,10 @@ impl Pipeline {
         let snapshot = self.snapshot.load();
         let decision = Arc::new(self.decide(&snapshot, &event));
         guard.complete(decision.clone());
-        self.shared.ledger.record(&decision);
-        self.shared.book.observe(&decision);
+        if self.shared.keep_reports {
+            self.shared.ledger.record(&decision);
+            self.shared.book.observe(&decision);
+        }
         self.maybe_sweep();
         Ok(Evaluation {
             decision,

@@ -354,3 +354,103 @@ fn signed_rules_are_served_and_changed_with_enforcer_plugin() {
     assert!(server.wait().unwrap().success());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The demo's traffic as a labelled history: the spammer, the forwarder
+/// and the ring's account act abusively, everyone else is ordinary.
+fn labelled_demo_history(path: &std::path::Path) {
+    let abusive = ["new-7731", "fwd-2210", "ring-0415"];
+    let lines: String = enforcer::demo::traffic()
+        .into_iter()
+        .map(|event| {
+            let bad = abusive.contains(&event.actor.id.as_str());
+            let class = if bad { "abuser" } else { "ordinary" };
+            serde_json::json!({ "event": event, "truth": { "abusive": bad, "class": class } })
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(path, lines).unwrap();
+}
+
+#[test]
+fn a_backtest_writes_the_same_reports_on_every_run_and_names_bad_input() {
+    let dir = std::env::temp_dir().join(format!("enforcer-cli-backtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let history = dir.join("history.jsonl");
+    labelled_demo_history(&history);
+    let run = |n: u32| {
+        let json = dir.join(format!("report-{n}.json"));
+        let html = dir.join(format!("report-{n}.html"));
+        let out = enforcer(&[
+            "backtest",
+            history.to_str().unwrap(),
+            "--baseline-policy",
+            "/dev/null",
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--quiet",
+        ]);
+        (out, json, html)
+    };
+    // An empty policy file is refused, and said to be the baseline's.
+    let (out, _, _) = run(0);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the baseline"), "{stderr}");
+
+    let run = |n: u32| {
+        let json = dir.join(format!("report-{n}.json"));
+        let html = dir.join(format!("report-{n}.html"));
+        let out = enforcer(&[
+            "backtest",
+            history.to_str().unwrap(),
+            "--baseline",
+            "--policy",
+            "../plugins/policy.toml",
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            std::fs::read(json).unwrap(),
+            std::fs::read(html).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (json, html, stderr) = run(1);
+    let (json_again, html_again, _) = run(2);
+    assert!(json == json_again, "the JSON report differs between runs");
+    assert!(html == html_again, "the HTML report differs between runs");
+    assert!(stderr.contains("events/s"), "{stderr}");
+
+    let report: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let events = enforcer::demo::traffic().len() as u64;
+    assert_eq!(report["input"]["events"], events);
+    // The demo's retry repeats an event id: judged once.
+    assert_eq!(report["input"]["duplicate_ids"], 1);
+    // The example rules act on the three abusers and on no one else.
+    let entities = &report["candidate"]["entities"]["confusion"];
+    assert_eq!(entities["tp"], 3, "{entities}");
+    assert_eq!(entities["fp"], 0, "{entities}");
+    // Candidate and baseline are the same rules and policy: no difference.
+    assert_eq!(report["comparison"]["events_differ"], 0);
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+
+    // A line that is not a labelled event is named with its line number.
+    std::fs::write(&history, "{\"event\": 1}\n").unwrap();
+    let out = enforcer(&["backtest", history.to_str().unwrap(), "--json", "-"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 1"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

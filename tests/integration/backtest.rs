@@ -293,3 +293,87 @@ fn precision_and_recall_agree_with_an_independent_count() {
             .all(|s| s.name != LEFT_OUT)
     );
 }
+
+/// A browser to open the HTML report in: `ENFORCER_CHROMIUM`, or the first
+/// Chromium on the path.
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("ENFORCER_CHROMIUM") {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "this test opens the HTML report in headless Chromium, and none was found: \
+         install it (`apt-get install chromium`, as .ci/run does) or set ENFORCER_CHROMIUM"
+    );
+}
+
+#[test]
+fn the_html_report_draws_every_chart_in_a_headless_browser() {
+    let traffic = traffic();
+    let runtime = Runtime::new().unwrap();
+    let candidate = example_set(&runtime, None);
+    let baseline = example_set(&runtime, Some(LEFT_OUT));
+    let labelled = traffic
+        .events
+        .iter()
+        .map(|l| backtest::LabelledEvent {
+            event: l.event.clone(),
+            truth: backtest::Truth {
+                abusive: l.truth.abusive,
+                class: Some(l.truth.class.to_string()),
+            },
+        })
+        .collect();
+    let history = History::from_labelled(labelled, Vec::new());
+    let report = judge(&history, &candidate, &baseline, &traffic.hash_banks());
+    let html = backtest::html::render(&report);
+    let charts = html.matches("class=\"chart\"").count();
+    // Four confusion matrices, decisions by severity, the curve, one
+    // histogram per class, the rules, their overlaps, the severity matrix.
+    assert_eq!(charts, 9 + report.candidate.score_distributions.len());
+
+    let dir = std::env::temp_dir().join(format!("enforcer-backtest-html-{}", std::process::id()));
+    let profile = dir.join("profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let page = dir.join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    let output = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run headless Chromium");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    // The page's own check, run by the browser after layout: how many
+    // charts have a drawn mark and a nonzero size, out of how many.
+    let rendered = dom
+        .split("data-charts-rendered=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| {
+            panic!(
+                "the browser did not run the page's check; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    assert_eq!(rendered, format!("{charts}/{charts}"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

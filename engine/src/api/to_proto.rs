@@ -313,10 +313,10 @@ fn accuracy_to_proto(accuracy: &Accuracy) -> v1::Accuracy {
 
 fn confusion_to_proto(matrix: &Confusion) -> v1::ConfusionMatrix {
     v1::ConfusionMatrix {
-        true_positives: matrix.true_positives,
-        false_positives: matrix.false_positives,
-        false_negatives: matrix.false_negatives,
-        true_negatives: matrix.true_negatives,
+        true_positives: matrix.tp,
+        false_positives: matrix.fp,
+        false_negatives: matrix.fn_,
+        true_negatives: matrix.tn,
         precision: matrix.precision(),
         recall: matrix.recall(),
         f1: matrix.f1(),

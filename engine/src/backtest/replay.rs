@@ -90,6 +90,8 @@ pub fn replay(
         // A history may repeat ids on purpose; remember them all.
         idempotency_max_remembered: events.len().max(1),
         idempotency_retention_ms: i64::MAX / 4,
+        // The backtest scores decisions itself.
+        keep_reports: false,
         ..PipelineOptions::default()
     };
     let pipeline = Pipeline::new(set.rules.clone(), set.policy.clone(), options)?;

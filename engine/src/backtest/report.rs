@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::accuracy::{Confusion, Metrics, ratio};
 use crate::verdict::Severity;
 
 /// The version of this report's layout; readers check it.
@@ -113,80 +114,6 @@ pub struct RuleBuild {
     pub version: String,
     /// The sha256 of its wasm.
     pub sha256: String,
-}
-
-/// A confusion matrix.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Confusion {
-    /// Acted on, abusive.
-    pub tp: u64,
-    /// Acted on, benign.
-    pub fp: u64,
-    /// Not acted on, abusive.
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-    /// Not acted on, benign.
-    pub tn: u64,
-}
-
-impl Confusion {
-    /// Count one judgement.
-    pub fn add(&mut self, predicted: bool, actual: bool) {
-        match (predicted, actual) {
-            (true, true) => self.tp += 1,
-            (true, false) => self.fp += 1,
-            (false, true) => self.fn_ += 1,
-            (false, false) => self.tn += 1,
-        }
-    }
-
-    /// Of those acted on, the share abusive; 0 when none was acted on.
-    pub fn precision(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fp)
-    }
-
-    /// Of the abusive, the share acted on; 0 when none is abusive.
-    pub fn recall(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fn_)
-    }
-
-    /// The harmonic mean of precision and recall; 0 when both are 0.
-    pub fn f1(&self) -> f64 {
-        ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
-    }
-
-    /// With its ratios.
-    pub fn metrics(self) -> Metrics {
-        Metrics {
-            precision: self.precision(),
-            recall: self.recall(),
-            f1: self.f1(),
-            confusion: self,
-        }
-    }
-}
-
-/// `part / whole`, and 0 for an empty whole (as scikit-learn reports with
-/// `zero_division=0`), so that the report never holds a NaN.
-pub fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
-}
-
-/// A confusion matrix and its ratios.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    /// The counts.
-    pub confusion: Confusion,
-    /// tp / (tp + fp).
-    pub precision: f64,
-    /// tp / (tp + fn).
-    pub recall: f64,
-    /// 2tp / (2tp + fp + fn).
-    pub f1: f64,
 }
 
 /// Events and entities judged at one severity.
