@@ -300,6 +300,12 @@ impl Pipeline {
 
     /// Decide one event.
     pub fn evaluate(&self, event: Event) -> Result<Evaluation, InvalidEvent> {
+        self.evaluate_shared(Arc::new(event))
+    }
+
+    /// Decide one event that others hold too (a replay hands the same
+    /// events to several pipelines without copying them).
+    pub fn evaluate_shared(&self, event: Arc<Event>) -> Result<Evaluation, InvalidEvent> {
         event.validate()?;
         if let Some(skew) = self.shared.max_future_skew_ms {
             let now = SystemTime::now()
@@ -316,7 +322,6 @@ impl Pipeline {
                 });
             }
         }
-        let event = Arc::new(event);
         let guard = match self.shared.seen.claim(&event.id, event.occurred_at_ms) {
             Claim::Seen(decision) => {
                 return Ok(Evaluation {

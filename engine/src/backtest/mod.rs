@@ -17,6 +17,7 @@ pub mod report;
 pub mod score;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -40,8 +41,8 @@ pub struct History {
     pub sources: Vec<String>,
     /// sha256 of what was read: each file's length and bytes, in order.
     pub sha256: String,
-    /// The events, in replay order.
-    pub events: Vec<Event>,
+    /// The events, in replay order (shared by the replays, not copied).
+    pub events: Vec<Arc<Event>>,
     /// Each event's label, in the same order.
     pub truths: Vec<Truth>,
     /// Entity labels from an entity truth file.
@@ -63,7 +64,10 @@ impl History {
             Some(path) => input::read_entity_truth(path, &mut digest)?,
             None => Vec::new(),
         };
-        let (events, truths) = labelled.into_iter().map(|l| (l.event, l.truth)).unzip();
+        let (events, truths) = labelled
+            .into_iter()
+            .map(|l| (Arc::new(l.event), l.truth))
+            .unzip();
         Ok(History {
             sources: paths.iter().map(|p| p.display().to_string()).collect(),
             sha256: hex::encode(digest.finalize()),
@@ -83,7 +87,10 @@ impl History {
             digest.update(serde_json::to_vec(&(&line.event, &line.truth)).unwrap_or_default());
             digest.update(b"\n");
         }
-        let (events, truths) = labelled.into_iter().map(|l| (l.event, l.truth)).unzip();
+        let (events, truths) = labelled
+            .into_iter()
+            .map(|l| (Arc::new(l.event), l.truth))
+            .unzip();
         History {
             sources: Vec::new(),
             sha256: hex::encode(digest.finalize()),

@@ -80,7 +80,7 @@ pub struct Replay {
 pub fn replay(
     set: &RuleSetUnderTest,
     banks: &HashBanks,
-    events: &[Event],
+    events: &[Arc<Event>],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Replay, PipelineError> {
     let options = PipelineOptions {
@@ -110,7 +110,7 @@ pub fn replay(
     let mut decided = Vec::with_capacity(events.len());
     let (mut refused, mut first_refusal) = (0, None);
     for (n, event) in events.iter().enumerate() {
-        let evaluation = match pipeline.evaluate(event.clone()) {
+        let evaluation = match pipeline.evaluate_shared(event.clone()) {
             Ok(evaluation) => evaluation,
             // Refused events are decided as nothing: the report counts
             // them among the allowed, as the live engine would have

@@ -12,6 +12,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::input::{EntityTruth, Truth};
 use super::replay::Replay;
@@ -44,7 +45,7 @@ struct EntityLabel {
 
 impl Entities {
     /// Every entity the truth file names, and every actor of `events`.
-    pub fn label(events: &[Event], truths: &[Truth], given: &[EntityTruth]) -> Self {
+    pub fn label(events: &[Arc<Event>], truths: &[Truth], given: &[EntityTruth]) -> Self {
         let mut entities = Entities {
             index: HashMap::new(),
             labels: Vec::new(),
@@ -338,7 +339,7 @@ fn rule_stats(replay: &Replay, truths: &[Truth]) -> (Vec<RuleStats>, Vec<Vec<u64
 pub fn compare(
     candidate: &Replay,
     baseline: &Replay,
-    events: &[Event],
+    events: &[Arc<Event>],
     truths: &[Truth],
     entities: &Entities,
     positive: Severity,
