@@ -378,43 +378,29 @@ fn a_backtest_writes_the_same_reports_on_every_run_and_names_bad_input() {
     std::fs::create_dir_all(&dir).unwrap();
     let history = dir.join("history.jsonl");
     labelled_demo_history(&history);
-    let run = |n: u32| {
+    // Runs a backtest of the history with `sides` (the rule sets'
+    // flags), writing report-N.json and report-N.html.
+    let backtest = |n: u32, sides: &[&str]| {
         let json = dir.join(format!("report-{n}.json"));
         let html = dir.join(format!("report-{n}.html"));
-        let out = enforcer(&[
-            "backtest",
-            history.to_str().unwrap(),
-            "--baseline-policy",
-            "/dev/null",
+        let mut args = vec!["backtest", history.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(sides);
+        args.extend([
             "--json",
             json.to_str().unwrap(),
             "--html",
             html.to_str().unwrap(),
-            "--quiet",
         ]);
-        (out, json, html)
+        (enforcer(&args), json, html)
     };
     // An empty policy file is refused, and said to be the baseline's.
-    let (out, _, _) = run(0);
+    let (out, _, _) = backtest(0, &["--baseline-policy", "/dev/null"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the baseline"), "{stderr}");
 
     let run = |n: u32| {
-        let json = dir.join(format!("report-{n}.json"));
-        let html = dir.join(format!("report-{n}.html"));
-        let out = enforcer(&[
-            "backtest",
-            history.to_str().unwrap(),
-            "--baseline",
-            "--policy",
-            "../plugins/policy.toml",
-            "--json",
-            json.to_str().unwrap(),
-            "--html",
-            html.to_str().unwrap(),
-            "--quiet",
-        ]);
+        let (out, json, html) = backtest(n, &["--baseline", "--policy", "../plugins/policy.toml"]);
         assert!(
             out.status.success(),
             "{}",

@@ -81,17 +81,8 @@ impl Watcher {
                 }
             };
             if batch.is_empty() {
-                tokio::select! {
-                    changed = appended.changed() => if changed.is_err() { return },
-                    _ = super::stopped(&mut self.stopping) => {
-                        let _ = out
-                            .send(Err(Status::unavailable(
-                                "the engine is shutting down; resume after the last sequence received",
-                            )))
-                            .await;
-                        return;
-                    }
-                    _ = out.closed() => return,
+                if !wait_for_more(&mut appended, &mut self.stopping, &out).await {
+                    return;
                 }
                 continue;
             }
@@ -190,17 +181,8 @@ impl OverturnWatcher {
                 }
             };
             if batch.is_empty() {
-                tokio::select! {
-                    changed = recorded.changed() => if changed.is_err() { return },
-                    _ = super::stopped(&mut self.stopping) => {
-                        let _ = out
-                            .send(Err(Status::unavailable(
-                                "the engine is shutting down; resume after the last sequence received",
-                            )))
-                            .await;
-                        return;
-                    }
-                    _ = out.closed() => return,
+                if !wait_for_more(&mut recorded, &mut self.stopping, &out).await {
+                    return;
                 }
                 continue;
             }
@@ -215,5 +197,27 @@ impl OverturnWatcher {
                 }
             }
         }
+    }
+}
+
+/// Wait until a log has more for a watcher that has read all of it: true
+/// when it has, false when the watcher should end (the client went away,
+/// or the engine is shutting down, which the client is told).
+async fn wait_for_more<T>(
+    appended: &mut watch::Receiver<u64>,
+    stopping: &mut watch::Receiver<bool>,
+    out: &mpsc::Sender<Result<T, Status>>,
+) -> bool {
+    tokio::select! {
+        changed = appended.changed() => changed.is_ok(),
+        _ = super::stopped(stopping) => {
+            let _ = out
+                .send(Err(Status::unavailable(
+                    "the engine is shutting down; resume after the last sequence received",
+                )))
+                .await;
+            false
+        }
+        _ = out.closed() => false,
     }
 }
