@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use enforcer::backtest::mapping::CsvMapping;
 use enforcer::backtest::report::{BacktestReport, Metrics, RunReport};
-use enforcer::backtest::{self, DEFAULT_TOP_DISAGREEMENTS, Format, History, Judging};
+use enforcer::backtest::{self, DEFAULT_TOP_DISAGREEMENTS, Format, Judging};
 use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
 use enforcer::policy::Policy;
 use enforcer::rule::Rule;
@@ -122,21 +122,14 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         None => Format::JsonLines,
     };
 
-    let started = Instant::now();
-    let history = History::read(&args.inputs, &format, args.entity_truth.as_deref(), threads)?;
-    let read = started.elapsed();
-    eprintln!(
-        "read {} events in {:.2?} (sha256 {})",
-        history.events.len(),
-        read,
-        &history.sha256[..16]
-    );
-
     let runs = 1 + u64::from(baseline.is_some());
-    let bar = progress_bar(history.events.len() as u64 * runs, args.quiet);
-    let replaying = Instant::now();
-    let report = backtest::judge(
-        &history,
+    let bar = progress_bar(args.quiet);
+    let started = Instant::now();
+    let (history, report) = backtest::read_and_judge(
+        &args.inputs,
+        &format,
+        args.entity_truth.as_deref(),
+        threads,
         &Judging {
             candidate: &candidate,
             baseline: baseline.as_ref(),
@@ -144,19 +137,21 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
             positive: args.positive,
             top_disagreements: args.top,
         },
-        &|done| bar.inc(done),
+        &|done, events| {
+            bar.set_length(events * runs);
+            bar.inc(done);
+        },
     )?;
     bar.finish_and_clear();
-    let replayed = replaying.elapsed();
-    let total = started.elapsed();
+    let elapsed = started.elapsed();
     eprintln!(
-        "replayed {} events through {} rule set{} in {:.2?}: {:.0} events/s, {:.0} events/s with reading",
+        "read and replayed {} events through {} rule set{} in {:.2?}: {:.0} events/s (input sha256 {}…)",
         history.events.len(),
         runs,
         if runs == 1 { "" } else { "s" },
-        replayed,
-        history.events.len() as f64 / replayed.as_secs_f64(),
-        history.events.len() as f64 / total.as_secs_f64(),
+        elapsed,
+        history.events.len() as f64 / elapsed.as_secs_f64(),
+        &history.sha256[..16],
     );
     print_summary(&report);
 
@@ -239,11 +234,12 @@ fn banks(specs: &[String]) -> anyhow::Result<HashBanks> {
     Ok(banks)
 }
 
-fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+fn progress_bar(quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(total);
+    // Its length is known once the input's lines are counted.
+    let bar = ProgressBar::new(0);
     if let Ok(style) = ProgressStyle::with_template(
         "replaying {bar:40} {percent:>3}% {human_pos}/{human_len} events ({per_sec}, {eta} left)",
     ) {

@@ -86,7 +86,7 @@ fn judge(
             positive: Severity::Limit,
             top_disagreements: 10,
         },
-        &|_| {},
+        &|_, _| {},
     )
     .unwrap()
 }
@@ -99,25 +99,50 @@ fn a_rerun_gives_the_same_report_byte_for_byte() {
     let candidate = example_set(&runtime, None);
     let baseline = example_set(&runtime, Some(LEFT_OUT));
     let banks = traffic.hash_banks();
-    let report = |threads: usize| {
-        let history = History::read(
+    let judging = Judging {
+        candidate: &candidate,
+        baseline: Some(&baseline),
+        banks: &banks,
+        positive: Severity::Limit,
+        top_disagreements: 10,
+    };
+    let render = |report: &BacktestReport| {
+        (
+            serde_json::to_string_pretty(report).unwrap(),
+            backtest::html::render(report),
+        )
+    };
+    // Replayed while parsing, with one and with four threads.
+    let streamed = |threads: usize| {
+        let (_, report) = backtest::read_and_judge(
             std::slice::from_ref(&files.events),
             &Format::JsonLines,
             Some(&files.truth),
             threads,
+            &judging,
+            &|_, _| {},
         )
         .unwrap();
-        let report = judge(&history, &candidate, &baseline, &banks);
-        (
-            serde_json::to_string_pretty(&report).unwrap(),
-            backtest::html::render(&report),
-            report,
-        )
+        report
     };
-    let (json, html, first) = report(1);
-    let (json_again, html_again, _) = report(4);
+    let first = streamed(1);
+    let (json, html) = render(&first);
+    let (json_again, html_again) = render(&streamed(4));
     assert!(json == json_again, "the JSON report differs between runs");
     assert!(html == html_again, "the HTML report differs between runs");
+    // Read whole first, then replayed: the same report again.
+    let history = History::read(
+        std::slice::from_ref(&files.events),
+        &Format::JsonLines,
+        Some(&files.truth),
+        3,
+    )
+    .unwrap();
+    let (json_read_first, _) = render(&judge(&history, &candidate, &baseline, &banks));
+    assert!(
+        json == json_read_first,
+        "replaying while parsing changes the report"
+    );
 
     // The comparison is not empty: leaving a rule out changes decisions.
     let comparison = first.comparison.as_ref().unwrap();

@@ -9,6 +9,7 @@
 //! cannot change a result: parsing the input, and the candidate and the
 //! baseline replaying side by side.
 
+pub mod chunks;
 pub mod html;
 pub mod input;
 pub mod mapping;
@@ -29,6 +30,8 @@ pub use input::{EntityTruth, Format, InputError, LabelledEvent, Truth};
 pub use replay::RuleSetUnderTest;
 pub use report::BacktestReport;
 
+use chunks::Chunks;
+use replay::Replay;
 use report::{ClassCount, InputSummary, REPORT_FORMAT};
 use score::Entities;
 
@@ -101,6 +104,10 @@ impl History {
     }
 }
 
+/// Told of every batch of events a replay has done, and of how many
+/// events each replay has in all.
+pub type Progress<'a> = dyn Fn(u64, u64) + Sync + 'a;
+
 /// What to judge a history with.
 pub struct Judging<'a> {
     /// The rule set and policy under test.
@@ -115,32 +122,114 @@ pub struct Judging<'a> {
     pub top_disagreements: usize,
 }
 
+/// Why a backtest could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// The history could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A rule set and its policy do not fit together.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
 /// Replay `history` through the candidate (and the baseline, beside it on
-/// another thread) and score both. `progress` is told of every batch of
-/// events replayed, by either run.
+/// another thread) and score both.
 pub fn judge(
     history: &History,
     judging: &Judging<'_>,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &Progress<'_>,
 ) -> Result<BacktestReport, PipelineError> {
-    let events = &history.events;
-    let (candidate, baseline) = std::thread::scope(|scope| {
+    let (candidate, baseline) = replay_both(&Chunks::ready(&history.events), judging, progress);
+    Ok(score(
+        history,
+        &candidate?,
+        baseline.transpose()?.as_ref(),
+        judging,
+    ))
+}
+
+/// Read the history in `paths` and judge it as [`judge`] does. JSON lines
+/// are replayed while they are parsed (see
+/// [`input::stream_json_lines`]), which gives the same report as reading
+/// first; CSV is read first.
+pub fn read_and_judge(
+    paths: &[PathBuf],
+    format: &Format,
+    entity_truth: Option<&std::path::Path>,
+    threads: usize,
+    judging: &Judging<'_>,
+    progress: &Progress<'_>,
+) -> Result<(History, BacktestReport), BacktestError> {
+    if let Format::Csv(_) = format {
+        let history = History::read(paths, format, entity_truth, threads)?;
+        let report = judge(&history, judging, progress)?;
+        return Ok((history, report));
+    }
+    let mut digest = Sha256::new();
+    let runs = 1 + usize::from(judging.baseline.is_some());
+    // The replays take a core each; parsing has the rest, and at least one.
+    let workers = threads.saturating_sub(runs).max(1);
+    let input::Streamed {
+        events,
+        truths,
+        consumed: (candidate, baseline),
+    } = input::stream_json_lines(paths, threads, workers, &mut digest, |chunks| {
+        replay_both(chunks, judging, progress)
+    })?;
+    let entity_truth = match entity_truth {
+        Some(path) => input::read_entity_truth(path, &mut digest)?,
+        None => Vec::new(),
+    };
+    let history = History {
+        sources: paths.iter().map(|p| p.display().to_string()).collect(),
+        sha256: hex::encode(digest.finalize()),
+        events,
+        truths,
+        entity_truth,
+    };
+    let report = score(
+        &history,
+        &candidate?,
+        baseline.transpose()?.as_ref(),
+        judging,
+    );
+    Ok((history, report))
+}
+
+/// The candidate's replay, and the baseline's beside it on another thread.
+fn replay_both(
+    chunks: &Chunks,
+    judging: &Judging<'_>,
+    progress: &Progress<'_>,
+) -> (
+    Result<Replay, PipelineError>,
+    Option<Result<Replay, PipelineError>>,
+) {
+    std::thread::scope(|scope| {
         let baseline = judging
             .baseline
-            .map(|set| scope.spawn(move || replay::replay(set, judging.banks, events, progress)));
-        let candidate = replay::replay(judging.candidate, judging.banks, events, progress);
+            .map(|set| scope.spawn(move || replay::replay(set, judging.banks, chunks, progress)));
+        let candidate = replay::replay(judging.candidate, judging.banks, chunks, progress);
         let baseline = baseline.map(|run| run.join().expect("the baseline replay panicked"));
         (candidate, baseline)
-    });
-    let candidate = candidate?;
-    let baseline = baseline.transpose()?;
+    })
+}
 
+/// Score the replays of `history` into a report.
+fn score(
+    history: &History,
+    candidate: &Replay,
+    baseline: Option<&Replay>,
+    judging: &Judging<'_>,
+) -> BacktestReport {
+    let events = &history.events;
     let entities = Entities::label(events, &history.truths, &history.entity_truth);
     let candidate_report =
-        score::run_report(&candidate, &history.truths, &entities, judging.positive);
-    let comparison = baseline.as_ref().map(|baseline| {
+        score::run_report(candidate, &history.truths, &entities, judging.positive);
+    let comparison = baseline.map(|baseline| {
         score::compare(
-            &candidate,
+            candidate,
             baseline,
             events,
             &history.truths,
@@ -149,17 +238,16 @@ pub fn judge(
             judging.top_disagreements,
         )
     });
-    let baseline_report = baseline
-        .as_ref()
-        .map(|b| score::run_report(b, &history.truths, &entities, judging.positive));
-    Ok(BacktestReport {
+    let baseline_report =
+        baseline.map(|b| score::run_report(b, &history.truths, &entities, judging.positive));
+    BacktestReport {
         format: REPORT_FORMAT,
-        input: summarise(history, &candidate, &entities),
+        input: summarise(history, candidate, &entities),
         positive: judging.positive,
         candidate: candidate_report,
         baseline: baseline_report,
         comparison,
-    })
+    }
 }
 
 fn summarise(history: &History, replay: &replay::Replay, entities: &Entities) -> InputSummary {

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use crate::decision::{Decision, EnforcementAction};
-use crate::event::Event;
 use crate::pipeline::{Pipeline, PipelineError, PipelineOptions};
 use crate::policy::Policy;
 use crate::rule::Rule;
 use crate::state::HashBanks;
 use crate::verdict::Severity;
 
+use super::chunks::Chunks;
 use super::report::RuleBuild;
 
 /// A rule set and the policy it runs under.
@@ -75,20 +75,24 @@ pub struct Replay {
     pub first_refusal: Option<String>,
 }
 
-/// Replay `events` through `set`, calling `progress` with the number of
+/// Replay the events of `chunks` through `set`, telling `progress` of the
 /// events done every so often.
+///
+/// The events come from `chunks`, in order, as they are parsed. A chunk
+/// that failed to parse ends the replay early; the caller reports the
+/// failure and drops the replay.
 pub fn replay(
     set: &RuleSetUnderTest,
     banks: &HashBanks,
-    events: &[Arc<Event>],
-    progress: &(dyn Fn(u64) + Sync),
+    chunks: &Chunks,
+    progress: &super::Progress<'_>,
 ) -> Result<Replay, PipelineError> {
     let options = PipelineOptions {
         banks: banks.clone(),
         // History is replayed at its own times, however far from now.
         max_future_skew_ms: None,
         // A history may repeat ids on purpose; remember them all.
-        idempotency_max_remembered: events.len().max(1),
+        idempotency_max_remembered: chunks.events().max(1),
         idempotency_retention_ms: i64::MAX / 4,
         // The backtest scores decisions itself.
         keep_reports: false,
@@ -107,9 +111,12 @@ pub fn replay(
         .collect();
     let index_of = |name: &str| rules.iter().position(|r| r.name == name);
     let mut counts = vec![RuleCounts::default(); rules.len()];
-    let mut decided = Vec::with_capacity(events.len());
+    let mut decided = Vec::with_capacity(chunks.events());
     let (mut refused, mut first_refusal) = (0, None);
-    for (n, event) in events.iter().enumerate() {
+    let events = (0..chunks.len())
+        .map_while(|at| chunks.get(at))
+        .flat_map(|chunk| (0..chunk.len()).map(move |n| chunk[n].clone()));
+    for (n, event) in events.enumerate() {
         let evaluation = match pipeline.evaluate_shared(event.clone()) {
             Ok(evaluation) => evaluation,
             // Refused events are decided as nothing: the report counts
@@ -155,10 +162,10 @@ pub fn replay(
             duplicate: evaluation.duplicate,
         });
         if n % 8192 == 8191 {
-            progress(8192);
+            progress(8192, chunks.events() as u64);
         }
     }
-    progress(events.len() as u64 % 8192);
+    progress(decided.len() as u64 % 8192, chunks.events() as u64);
     Ok(Replay {
         rules,
         policy_version: snapshot.policy().version.clone(),
