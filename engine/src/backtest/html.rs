@@ -1605,7 +1605,7 @@ fn class_tag(abusive: bool) -> &'static str {
 }
 
 /// A severity as the report spells it.
-fn severity_name(s: Severity) -> &'static str {
+pub(super) fn severity_name(s: Severity) -> &'static str {
     match s {
         Severity::Allow => "allow",
         Severity::Review => "review",

@@ -12,6 +12,7 @@
 pub mod html;
 pub mod input;
 pub mod mapping;
+pub mod predictions;
 pub mod replay;
 pub mod report;
 pub mod score;
@@ -25,6 +26,7 @@ use crate::pipeline::PipelineError;
 use crate::state::HashBanks;
 use crate::verdict::Severity;
 pub use input::{EntityTruth, Format, InputError, LabelledEvent, Truth};
+pub use predictions::Prediction;
 pub use replay::RuleSetUnderTest;
 pub use report::BacktestReport;
 
@@ -116,6 +118,17 @@ pub fn judge(
     judging: &Judging<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<BacktestReport, PipelineError> {
+    judge_and_predict(history, judging, false, progress).map(|(report, _)| report)
+}
+
+/// As [`judge`], with each entity's prediction by the candidate (see
+/// [`predictions`]) when `predict` is set; an empty list otherwise.
+pub fn judge_and_predict(
+    history: &History,
+    judging: &Judging<'_>,
+    predict: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(BacktestReport, Vec<Prediction>), PipelineError> {
     let events = &history.events;
     let (candidate, baseline) = std::thread::scope(|scope| {
         let baseline = judging
@@ -145,14 +158,20 @@ pub fn judge(
     let baseline_report = baseline
         .as_ref()
         .map(|b| score::run_report(b, &history.truths, &entities, judging.positive));
-    Ok(BacktestReport {
+    let predictions = if predict {
+        predictions::predict(&candidate, events, &entities)
+    } else {
+        Vec::new()
+    };
+    let report = BacktestReport {
         format: REPORT_FORMAT,
         input: summarise(history, &candidate, &entities),
         positive: judging.positive,
         candidate: candidate_report,
         baseline: baseline_report,
         comparison,
-    })
+    };
+    Ok((report, predictions))
 }
 
 fn summarise(history: &History, replay: &replay::Replay, entities: &Entities) -> InputSummary {
