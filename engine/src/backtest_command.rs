@@ -1,6 +1,7 @@
 //! `enforcer backtest`: replay a labelled history through a candidate rule
 //! set and policy (and a baseline beside it), and write the report as JSON
-//! and as a self-contained HTML page.
+//! and as a self-contained HTML page, and the candidate's prediction for
+//! each entity as CSV.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,6 +71,12 @@ pub struct BacktestArgs {
     /// Write the HTML report here.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Write the candidate's prediction for each judged entity here, as
+    /// CSV (`entity,label,acted_severity,max_score,decided_severity`; see
+    /// `enforcer::backtest::predictions`), for checking the report
+    /// elsewhere.
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<PathBuf>,
     /// Threads for reading the input (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -89,8 +96,10 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
 
 /// Run a backtest.
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
-    if args.json.is_none() && args.html.is_none() {
-        anyhow::bail!("say where the report goes: --json FILE (or -) and/or --html FILE");
+    if args.json.is_none() && args.html.is_none() && args.predictions.is_none() {
+        anyhow::bail!(
+            "say where the report goes: --json FILE (or -), --html FILE and/or --predictions FILE"
+        );
     }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -125,7 +134,11 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let runs = 1 + u64::from(baseline.is_some());
     let bar = progress_bar(args.quiet);
     let started = Instant::now();
-    let (history, report) = backtest::read_and_judge(
+    let backtest::Judged {
+        history,
+        report,
+        predictions,
+    } = backtest::read_and_judge(
         &args.inputs,
         &format,
         args.entity_truth.as_deref(),
@@ -136,6 +149,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
             banks: &banks,
             positive: args.positive,
             top_disagreements: args.top,
+            predictions: args.predictions.is_some(),
         },
         &|done, events| {
             bar.set_length(events * runs);
@@ -162,6 +176,12 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.html {
         write_out(path, backtest::html::render(&report).as_bytes())?;
         eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.predictions {
+        let mut csv = Vec::new();
+        backtest::predictions::write_csv(&predictions, &mut csv)?;
+        write_out(path, &csv)?;
+        eprintln!("wrote {} ({} entities)", path.display(), predictions.len());
     }
     Ok(())
 }

@@ -1019,7 +1019,7 @@ mod tests {
 
     #[test]
     fn every_example_rule_passes_its_own_fixtures() {
-        assert_eq!(EXAMPLE_RULES.len(), 7);
+        assert_eq!(EXAMPLE_RULES.len(), 8);
         for (name, _) in EXAMPLE_RULES {
             let json = example_fixtures(name).unwrap_or_else(|| panic!("{name} has no fixtures"));
             let fixtures = Fixtures::parse(json.as_bytes())

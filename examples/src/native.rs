@@ -80,6 +80,7 @@ impl<R: sdk::Rule + 'static> Rule for NativeRule<R> {
 /// The example rules, natively, in the order the engine embeds their wasm.
 pub fn example_rules() -> Vec<Arc<dyn Rule>> {
     let mut rules: Vec<Arc<dyn Rule>> = vec![
+        Arc::new(NativeRule::<fake_profile::FakeProfile>::new()),
         Arc::new(NativeRule::<harmful_text::HarmfulText>::new()),
         Arc::new(NativeRule::<invite_link_abuse::InviteLinkAbuse>::new()),
         Arc::new(NativeRule::<known_hash_match::KnownHashMatch>::new()),

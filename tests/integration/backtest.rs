@@ -85,6 +85,7 @@ fn judge(
             banks,
             positive: Severity::Limit,
             top_disagreements: 10,
+            predictions: false,
         },
         &|_, _| {},
     )
@@ -105,6 +106,7 @@ fn a_rerun_gives_the_same_report_byte_for_byte() {
         banks: &banks,
         positive: Severity::Limit,
         top_disagreements: 10,
+        predictions: false,
     };
     let render = |report: &BacktestReport| {
         (
@@ -114,7 +116,7 @@ fn a_rerun_gives_the_same_report_byte_for_byte() {
     };
     // Replayed while parsing, with one and with four threads.
     let streamed = |threads: usize| {
-        let (_, report) = backtest::read_and_judge(
+        let judged = backtest::read_and_judge(
             std::slice::from_ref(&files.events),
             &Format::JsonLines,
             Some(&files.truth),
@@ -123,7 +125,7 @@ fn a_rerun_gives_the_same_report_byte_for_byte() {
             &|_, _| {},
         )
         .unwrap();
-        report
+        judged.report
     };
     let first = streamed(1);
     let (json, html) = render(&first);

@@ -1,4 +1,4 @@
-//! The seven example rules, built to wasm, through the real pipeline under
+//! The eight example rules, built to wasm, through the real pipeline under
 //! the example policy, with state the engine keeps itself: every counter a
 //! rule reads is built up here from sequences of events, and every label a
 //! rule reads was set by another rule on an earlier event. Each rule is
@@ -75,7 +75,7 @@ fn banks() -> HashBanks {
     )
 }
 
-/// A pipeline with all seven example rules and the example policy, and
+/// A pipeline with all eight example rules and the example policy, and
 /// helpers that send the event vocabulary of `plugins/EVENTS.md` through
 /// it with unique event ids.
 struct Sim {
@@ -93,6 +93,7 @@ impl Sim {
         assert_eq!(
             names,
             [
+                "fake-profile",
                 "harmful-text",
                 "invite-link-abuse",
                 "known-hash-match",
@@ -260,6 +261,11 @@ impl Sim {
                 .with_target(Entity::group(group))
                 .with("via_invite_link", Value::Bool(via_link)),
         )
+    }
+
+    /// A profile snapshot of `actor` with `profile`'s attributes.
+    fn snapshot(&self, actor: &str, profile: &[(&str, Value)], at: i64) -> Arc<Decision> {
+        self.run(snapshot_event(self.id("snapshot"), actor, profile, at))
     }
 
     fn has_label(&self, entity: &Entity, label: &str, at: i64) -> bool {
@@ -1576,7 +1582,182 @@ fn new_account_burst_limits_60_messages_in_10_minutes() {
 }
 
 // ---------------------------------------------------------------------------
-// 8. window edges
+// 8. fake-profile
+// ---------------------------------------------------------------------------
+
+/// An `account.snapshot` event with these attributes.
+fn snapshot_event(id: String, actor: &str, profile: &[(&str, Value)], at: i64) -> Event {
+    profile.iter().fold(
+        Event::new(id, "account.snapshot", at, Entity::account(actor)),
+        |event, (name, value)| event.with(*name, value.clone()),
+    )
+}
+
+/// A snapshot's attributes: the counts, then the flags, then an optional
+/// description.
+fn profile(
+    [followers, follows, posts, likes, age_days]: [i64; 5],
+    [default_theme, default_image, verified, has_url]: [bool; 4],
+    description: Option<&str>,
+) -> Vec<(&'static str, Value)> {
+    let mut attributes = vec![
+        ("followers_count", Value::Int(followers)),
+        ("friends_count", Value::Int(follows)),
+        ("statuses_count", Value::Int(posts)),
+        ("favourites_count", Value::Int(likes)),
+        ("listed_count", Value::Int(0)),
+        ("account_age_seconds", Value::Int(age_days * 86_400)),
+        ("default_profile", Value::Bool(default_theme)),
+        ("default_profile_image", Value::Bool(default_image)),
+        ("verified", Value::Bool(verified)),
+        ("has_url", Value::Bool(has_url)),
+    ];
+    if let Some(text) = description {
+        attributes.push(("description", Value::Text(text.into())));
+    }
+    attributes
+}
+
+/// Snapshots are judged by `fake-profile` alone, through the example
+/// policy: a settled account and a verified one pass, looks alone go to
+/// review, an automated poster is limited and labelled, a new follow
+/// spammer with a bare profile is blocked.
+#[test]
+fn fake_profile_reviews_limits_and_blocks_by_profile_score() {
+    let sim = Sim::new();
+    let at = T0;
+
+    let ordinary = profile(
+        [180, 240, 2_100, 900, 1_000],
+        [false, false, false, true],
+        Some("Allotments and bees."),
+    );
+    let decision = sim.snapshot("gardener", &ordinary, at);
+    assert_quiet(&decision);
+    assert_eq!(decision.outcome.score, 0.0);
+
+    // One signal (the default image): allowed, but the score is kept.
+    let egg = profile(
+        [180, 240, 2_100, 900, 1_000],
+        [false, true, false, true],
+        Some("Allotments and bees."),
+    );
+    let decision = sim.snapshot("egg", &egg, at);
+    assert_quiet(&decision);
+    assert_close(decision.outcome.score, 0.25, "one weak signal");
+
+    let bare_new = profile([3, 20, 4, 2, 7], [true, true, false, false], None);
+    let decision = sim.snapshot("newcomer", &bare_new, at);
+    assert_fired(
+        &decision,
+        "fake-profile",
+        Severity::Review,
+        Severity::Review,
+    );
+    assert_close(decision.outcome.score, 0.65, "looks alone");
+    assert_eq!(
+        codes(rule(&decision, "fake-profile")),
+        [
+            "fake-profile",
+            "fake-profile-default-image",
+            "fake-profile-no-description",
+            "fake-profile-young",
+            "fake-profile-default-theme",
+            "fake-profile-no-url",
+        ]
+    );
+    assert!(decision.outcome.actions.is_empty());
+    assert!(decision.label_changes.is_empty());
+
+    let poster = profile(
+        [900, 30, 120_000, 0, 730],
+        [true, false, false, true],
+        Some(""),
+    );
+    let decision = sim.snapshot("feed-8812", &poster, at);
+    assert_fired(&decision, "fake-profile", Severity::Limit, Severity::Limit);
+    let why = explained(rule(&decision, "fake-profile"));
+    assert!(why.contains("120000 posts in 730 days: 164 a day"), "{why}");
+    assert!(decision.outcome.actions.is_empty());
+    assert_eq!(
+        labels_set(&decision),
+        [(account("feed-8812"), "fake-profile", at + 7 * DAY)]
+    );
+    assert!(sim.has_label(&account("feed-8812"), "fake-profile", at + 7 * DAY - 1));
+    assert!(!sim.has_label(&account("feed-8812"), "fake-profile", at + 7 * DAY));
+
+    let spammer = profile([4, 1_900, 4, 2, 7], [true, true, false, false], None);
+    let decision = sim.snapshot("follow-5531", &spammer, at);
+    assert_fired(&decision, "fake-profile", Severity::Block, Severity::Block);
+    assert_close(decision.outcome.score, 0.95, "follow spammer");
+    assert_eq!(
+        decision.outcome.actions,
+        [act(Action::BlockAccount, account("follow-5531"))]
+    );
+    assert_eq!(
+        labels_set(&decision),
+        [(account("follow-5531"), "fake-profile", at + 7 * DAY)]
+    );
+
+    let verified = profile([4, 1_900, 4, 2, 7], [true, true, true, false], None);
+    let decision = sim.snapshot("newsroom", &verified, at);
+    assert_quiet(&decision);
+    assert_eq!(decision.outcome.score, 0.0);
+}
+
+/// The wasm build and the native twin the throughput benchmark runs give
+/// the same decision on every combination of the rule's signals.
+#[test]
+fn fake_profile_wasm_and_native_agree() {
+    let runtime = Runtime::new().unwrap();
+    let pipeline = |rules: Vec<Arc<dyn enforcer::rule::Rule>>| {
+        assert_eq!(rules.len(), 8);
+        let policy = Policy::parse(EXAMPLE_POLICY).unwrap();
+        Pipeline::new(rules, policy, PipelineOptions::default()).unwrap()
+    };
+    let wasm = pipeline(load_example_rules(&runtime).unwrap());
+    let native = pipeline(enforcer_examples::native::example_rules());
+
+    let mut severities = [0usize; 4];
+    for n in 0..512u32 {
+        let bit = |b: u32| n & (1 << b) != 0;
+        let attributes = profile(
+            [
+                if bit(0) { 3 } else { 300 },
+                if bit(1) { 2_000 } else { 250 },
+                if bit(2) {
+                    0
+                } else if bit(3) {
+                    90_000
+                } else {
+                    800
+                },
+                if bit(3) { 0 } else { 40 },
+                if bit(4) { 5 } else { 700 },
+            ],
+            [bit(5), bit(6), n % 97 == 0, !bit(7)],
+            (!bit(8)).then_some("a description"),
+        );
+        let event = |id: String| snapshot_event(id, &format!("acct-{n}"), &attributes, T0);
+        let a = wasm.evaluate(event(format!("w-{n}"))).unwrap().decision;
+        let b = native.evaluate(event(format!("n-{n}"))).unwrap().decision;
+        assert_eq!(a.outcome, b.outcome, "snapshot {n}");
+        assert_eq!(a.label_changes, b.label_changes, "snapshot {n}");
+        assert_eq!(fired(&a), fired(&b), "snapshot {n}");
+        let (ra, rb) = (rule(&a, "fake-profile"), rule(&b, "fake-profile"));
+        assert_eq!(
+            (ra.severity, ra.score, &ra.reasons, &ra.actions),
+            (rb.severity, rb.score, &rb.reasons, &rb.actions),
+            "snapshot {n}"
+        );
+        severities[a.outcome.severity as usize] += 1;
+    }
+    // The grid reaches every severity.
+    assert!(severities.iter().all(|&n| n > 0), "{severities:?}");
+}
+
+// ---------------------------------------------------------------------------
+// 9. window edges
 // ---------------------------------------------------------------------------
 
 /// An hour window read at t + 3600 s no longer holds an event at t; read a
@@ -1629,7 +1810,7 @@ fn window_edges_through_the_pipeline() {
 }
 
 // ---------------------------------------------------------------------------
-// 9. out of order
+// 10. out of order
 // ---------------------------------------------------------------------------
 
 /// A deterministic shuffle (xorshift, Fisher-Yates).
@@ -1806,7 +1987,7 @@ fn out_of_order_arrival_gives_the_same_final_decision() {
 }
 
 // ---------------------------------------------------------------------------
-// 10. labels expire
+// 11. labels expire
 // ---------------------------------------------------------------------------
 
 /// `mass-forwarder` lasts a day: a rule reading it an hour later sees it, a

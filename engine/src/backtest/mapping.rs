@@ -23,15 +23,27 @@
 //! followers_count = { column = "followers_count", type = "int" }
 //! default_profile_image = { column = "default_profile_image", type = "bool" }
 //! description = { column = "description", type = "text" }
+//! has_url = { column = "url", type = "present" }
 //! account_age_seconds = { column = "created_at", type = "age_seconds",
 //!                         formats = ["%a %b %d %H:%M:%S %z %Y"] }
+//!
+//! [cells]                            # optional: how cells are cleaned
+//! unquote = true                     # `"x"` (quotes in the cell) reads as x
+//! missing = ["None", "null"]         # cells that mean "no value"
 //! ```
 //!
-//! Types: `int`, `float`, `bool`, `text`, and `age_seconds` (the seconds
-//! from a date in the column to the event's time). An empty cell leaves
-//! the attribute out, so a rule sees it missing rather than zero. Time
+//! Types: `int`, `float`, `bool`, `text`, `age_seconds` (the seconds from a
+//! date in the column to the event's time), and `present` (true when the
+//! cell has a value, false when it is empty). An empty cell leaves any
+//! other attribute out, so a rule sees it missing rather than zero. Time
 //! formats are chrono's `strftime` patterns, plus `rfc3339`, `unix_s` and
 //! `unix_ms`; a pattern without a zone reads UTC.
+//!
+//! Every cell is trimmed of surrounding white space. `[cells]` cleans them
+//! further, for exports that write text cells quoted twice over or write
+//! "no value" as a word: with `unquote`, a cell wrapped in a pair of double
+//! quotes loses them; a cell equal to one of `missing` (after both) is
+//! empty, everywhere it is used.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +61,38 @@ pub struct CsvMapping {
     truth: TruthMapping,
     #[serde(default)]
     attributes: BTreeMap<String, AttributeMapping>,
+    #[serde(default)]
+    cells: CellCleaning,
+}
+
+/// How cells are cleaned before they are read.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CellCleaning {
+    #[serde(default)]
+    unquote: bool,
+    #[serde(default)]
+    missing: Vec<String>,
+}
+
+impl CellCleaning {
+    /// The cell's value: trimmed, unquoted if asked, and empty if it is
+    /// one of the values that mean none.
+    fn clean<'a>(&self, cell: &'a str) -> &'a str {
+        let mut cell = cell.trim();
+        if self.unquote
+            && let Some(inner) = cell
+                .strip_prefix('"')
+                .and_then(|rest| rest.strip_suffix('"'))
+        {
+            cell = inner.trim();
+        }
+        if self.missing.iter().any(|m| m == cell) {
+            ""
+        } else {
+            cell
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -103,6 +147,7 @@ enum AttributeType {
     Bool,
     Text,
     AgeSeconds,
+    Present,
 }
 
 /// Why a mapping cannot be used.
@@ -240,7 +285,7 @@ impl Columns {
 
 impl CsvMapping {
     fn row(&self, columns: &Columns, record: &csv::StringRecord) -> Result<LabelledEvent, String> {
-        let cell = |index: usize| record.get(index).unwrap_or("").trim();
+        let cell = |index: usize| self.cells.clean(record.get(index).unwrap_or(""));
         let id = cell(columns.id);
         if id.is_empty() {
             return Err(format!("column `{}` (event.id) is empty", self.event.id));
@@ -266,6 +311,10 @@ impl CsvMapping {
         for (name, index) in &columns.attributes {
             let mapping = &self.attributes[name];
             let text = cell(*index);
+            if mapping.kind == AttributeType::Present {
+                attributes.push((name.clone(), Value::Bool(!text.is_empty())));
+                continue;
+            }
             if text.is_empty() {
                 continue;
             }
@@ -327,6 +376,9 @@ impl AttributeMapping {
                 let at = parse_time(text, &self.formats)?;
                 Ok(Value::Int((event_ms - at).div_euclid(1000)))
             }
+            // Read before an empty cell is skipped; a cell that gets here
+            // has a value.
+            AttributeType::Present => Ok(Value::Bool(true)),
         }
     }
 }
@@ -440,6 +492,64 @@ age = { column = "created_at", type = "age_seconds", formats = ["%a %b %d %H:%M:
         );
         assert_eq!(bot.event.attribute("age"), Some(&Value::Int(2 * 86_400)));
         assert!(bot.truth.abusive);
+    }
+
+    #[test]
+    fn present_says_whether_a_cell_has_a_value_and_cells_are_cleaned() {
+        let mapping = format!(
+            "{MAPPING}has_url = {{ column = \"url\", type = \"present\" }}\n\
+             bio = {{ column = \"bio\", type = \"text\" }}\n\
+             \n[cells]\nunquote = true\nmissing = [\"None\", \"null\"]\n"
+        );
+        let mapping = CsvMapping::from_toml(&mapping).unwrap();
+        let csv = "id,name,followers,default_image,created_at,bot,url,bio\n\
+                   1,a,1,false,12-03-2017 00:00,0,https://example.org,hello\n\
+                   2,b,1,false,12-03-2017 00:00,0,,\n\
+                   3,\"\"\"c\"\"\",1,false,\"\"\"12-03-2017 00:00\"\"\",0,null,\"\"\"\"\"\"\n\
+                   4,d,None,false,12-03-2017 00:00,\" \"\"1\"\" \",\" None \",\"\"\"a \"\"quoted\"\" bio\"\"\"\n";
+        let events = mapping.read_rows(csv.as_bytes()).unwrap();
+        let has_url: Vec<_> = events
+            .iter()
+            .map(|e| e.event.attribute("has_url").cloned())
+            .collect();
+        assert_eq!(
+            has_url,
+            [true, false, false, false].map(|b| Some(Value::Bool(b))),
+            "present is always there, true only for a value"
+        );
+        assert_eq!(
+            events[0].event.attribute("bio"),
+            Some(&Value::Text("hello".into()))
+        );
+        assert_eq!(events[1].event.attribute("bio"), None);
+        // `"c"` loses its quotes in the actor and the date; `""` is empty.
+        assert_eq!(events[2].event.actor, Entity::account("c"));
+        assert_eq!(
+            events[2].event.attribute("age"),
+            Some(&Value::Int(2 * 86_400))
+        );
+        assert_eq!(events[2].event.attribute("bio"), None);
+        // A missing word is empty wherever it is used; only one pair of
+        // quotes goes.
+        assert_eq!(events[3].event.attribute("followers"), None);
+        assert!(events[3].truth.abusive);
+        assert_eq!(
+            events[3].event.attribute("bio"),
+            Some(&Value::Text("a \"quoted\" bio".into()))
+        );
+
+        // Without [cells], quotes and words are values like any other.
+        let plain = format!("{MAPPING}has_url = {{ column = \"url\", type = \"present\" }}\n");
+        let plain = CsvMapping::from_toml(&plain).unwrap();
+        let csv = "id,name,followers,default_image,created_at,bot,url\n\
+                   1,\"\"\"c\"\"\",1,false,12-03-2017 00:00,0,None\n";
+        let events = plain.read_rows(csv.as_bytes()).unwrap();
+        assert_eq!(events[0].event.actor, Entity::account("\"c\""));
+        assert_eq!(
+            events[0].event.attribute("has_url"),
+            Some(&Value::Bool(true))
+        );
+        assert!(CsvMapping::from_toml(&format!("{MAPPING}\n[cells]\nunquoted = true\n")).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod chunks;
 pub mod html;
 pub mod input;
 pub mod mapping;
+pub mod predictions;
 pub mod replay;
 pub mod report;
 pub mod score;
@@ -27,6 +28,7 @@ use crate::pipeline::PipelineError;
 use crate::state::HashBanks;
 use crate::verdict::Severity;
 pub use input::{EntityTruth, Format, InputError, LabelledEvent, Truth};
+pub use predictions::Prediction;
 pub use replay::RuleSetUnderTest;
 pub use report::BacktestReport;
 
@@ -120,6 +122,8 @@ pub struct Judging<'a> {
     pub positive: Severity,
     /// How many disagreements to list.
     pub top_disagreements: usize,
+    /// Also list each entity's prediction by the candidate.
+    pub predictions: bool,
 }
 
 /// Why a backtest could not be made.
@@ -141,12 +145,13 @@ pub fn judge(
     progress: &Progress<'_>,
 ) -> Result<BacktestReport, PipelineError> {
     let (candidate, baseline) = replay_both(&Chunks::ready(&history.events), judging, progress);
-    Ok(score(
+    let (report, _) = score(
         history,
         &candidate?,
         baseline.transpose()?.as_ref(),
         judging,
-    ))
+    );
+    Ok(report)
 }
 
 /// Read the history in `paths` and judge it as [`judge`] does. JSON lines
@@ -160,11 +165,21 @@ pub fn read_and_judge(
     threads: usize,
     judging: &Judging<'_>,
     progress: &Progress<'_>,
-) -> Result<(History, BacktestReport), BacktestError> {
+) -> Result<Judged, BacktestError> {
     if let Format::Csv(_) = format {
         let history = History::read(paths, format, entity_truth, threads)?;
-        let report = judge(&history, judging, progress)?;
-        return Ok((history, report));
+        let (candidate, baseline) = replay_both(&Chunks::ready(&history.events), judging, progress);
+        let (report, predictions) = score(
+            &history,
+            &candidate?,
+            baseline.transpose()?.as_ref(),
+            judging,
+        );
+        return Ok(Judged {
+            history,
+            report,
+            predictions,
+        });
     }
     let mut digest = Sha256::new();
     let runs = 1 + usize::from(judging.baseline.is_some());
@@ -188,13 +203,27 @@ pub fn read_and_judge(
         truths,
         entity_truth,
     };
-    let report = score(
+    let (report, predictions) = score(
         &history,
         &candidate?,
         baseline.transpose()?.as_ref(),
         judging,
     );
-    Ok((history, report))
+    Ok(Judged {
+        history,
+        report,
+        predictions,
+    })
+}
+
+/// A history read and judged.
+pub struct Judged {
+    /// The history.
+    pub history: History,
+    /// The report.
+    pub report: BacktestReport,
+    /// Each entity's prediction by the candidate, if asked for.
+    pub predictions: Vec<Prediction>,
 }
 
 /// The candidate's replay, and the baseline's beside it on another thread.
@@ -216,13 +245,14 @@ fn replay_both(
     })
 }
 
-/// Score the replays of `history` into a report.
+/// Score the replays of `history` into a report, with each entity's
+/// prediction by the candidate when asked for.
 fn score(
     history: &History,
     candidate: &Replay,
     baseline: Option<&Replay>,
     judging: &Judging<'_>,
-) -> BacktestReport {
+) -> (BacktestReport, Vec<Prediction>) {
     let events = &history.events;
     let entities = Entities::label(events, &history.truths, &history.entity_truth);
     let candidate_report =
@@ -240,14 +270,20 @@ fn score(
     });
     let baseline_report =
         baseline.map(|b| score::run_report(b, &history.truths, &entities, judging.positive));
-    BacktestReport {
+    let predictions = if judging.predictions {
+        predictions::predict(candidate, events, &entities)
+    } else {
+        Vec::new()
+    };
+    let report = BacktestReport {
         format: REPORT_FORMAT,
         input: summarise(history, candidate, &entities),
         positive: judging.positive,
         candidate: candidate_report,
         baseline: baseline_report,
         comparison,
-    }
+    };
+    (report, predictions)
 }
 
 fn summarise(history: &History, replay: &replay::Replay, entities: &Entities) -> InputSummary {

@@ -251,3 +251,13 @@ pub struct Side {
     /// The actions, as `action entity`.
     pub actions: Vec<String>,
 }
+
+/// A severity as reports spell it.
+pub fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Allow => "allow",
+        Severity::Review => "review",
+        Severity::Limit => "limit",
+        Severity::Block => "block",
+    }
+}

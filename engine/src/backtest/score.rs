@@ -109,9 +109,29 @@ impl Entities {
         self.labels.iter().filter(|l| l.abusive).count()
     }
 
+    /// Each entity with its label, in the order of [`Entities::acted`]:
+    /// the truth file's order, then each actor's first event.
+    pub(super) fn labelled(&self) -> Vec<(&Entity, bool)> {
+        let mut entities = vec![None; self.labels.len()];
+        for (entity, &at) in &self.index {
+            entities[at] = Some(entity);
+        }
+        entities
+            .into_iter()
+            .zip(&self.labels)
+            .filter_map(|(entity, label)| Some((entity?, label.abusive)))
+            .collect()
+    }
+
+    /// The position of `entity` in [`Entities::labelled`] and
+    /// [`Entities::acted`].
+    pub(super) fn position(&self, entity: &Entity) -> Option<usize> {
+        self.index.get(entity).copied()
+    }
+
     /// For each entity, the most severe decision that carried an action on
     /// it (`None`: never acted on).
-    fn acted(&self, replay: &Replay) -> Vec<Option<Severity>> {
+    pub(super) fn acted(&self, replay: &Replay) -> Vec<Option<Severity>> {
         let mut acted = vec![None; self.labels.len()];
         for decided in &replay.decided {
             if decided.duplicate {

@@ -71,15 +71,7 @@ pub(super) fn class_tag(abusive: bool) -> &'static str {
     }
 }
 
-/// A severity as the report spells it.
-pub(super) fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Allow => "allow",
-        Severity::Review => "review",
-        Severity::Limit => "limit",
-        Severity::Block => "block",
-    }
-}
+pub(super) use super::super::report::severity_name;
 
 /// Text made safe for HTML element content and quoted attribute values.
 pub(super) struct Esc<'a>(&'a str);
