@@ -368,7 +368,16 @@ impl GroundTruthBook {
                 }
             }
             let is_new = !inner.records.contains_key(conclusion.entity);
-            let record = inner.records.entry(conclusion.entity.clone()).or_default();
+            if is_new {
+                // Only a new entity's id is copied: this runs for every
+                // decision, and most are about entities seen before.
+                inner
+                    .records
+                    .insert(conclusion.entity.clone(), Default::default());
+            }
+            let Some(record) = inner.records.get_mut(conclusion.entity) else {
+                continue;
+            };
             let before = record.last_minute();
             while record
                 .marks

@@ -58,6 +58,10 @@ struct Args {
     /// what the sandbox costs when every event enters it.
     #[arg(long)]
     no_guards: bool,
+    /// Do not tally decisions for the shadow report and the ground-truth
+    /// book (as a backtest runs): what the tallies cost.
+    #[arg(long)]
+    no_reports: bool,
     /// Run only the configuration whose name starts with this (`state`,
     /// `native` or `wasm`), to profile it.
     #[arg(long)]
@@ -120,6 +124,7 @@ fn main() -> anyhow::Result<()> {
                     banks: banks.clone(),
                     sweep_every_events: Some(args.sweep_every),
                     honour_guards: !args.no_guards,
+                    keep_reports: !args.no_reports,
                     ..PipelineOptions::default()
                 },
             )?;

@@ -182,9 +182,9 @@ pub fn read_and_judge(
         });
     }
     let mut digest = Sha256::new();
-    let runs = 1 + usize::from(judging.baseline.is_some());
-    // The replays take a core each; parsing has the rest, and at least one.
-    let workers = threads.saturating_sub(runs).max(1);
+    // Parsing costs about as much as replaying, so parsers run on every
+    // core beside the replays: whichever waits, the other has the core.
+    let workers = threads;
     let input::Streamed {
         events,
         truths,
