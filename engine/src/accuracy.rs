@@ -109,7 +109,9 @@ pub struct Accuracy {
     pub positive_severity: Severity,
     /// Entities with a truth: each counted once in every matrix.
     pub labelled_entities: u64,
-    /// Of those, entities with at least one decision in the range.
+    /// Of those, entities with at least one decision in the range that
+    /// concluded something (above allow, a rule firing, an action or a
+    /// label change; the book keeps no other).
     pub joined: u64,
     /// Of those, entities without one: counted as not acted on (a false
     /// negative if abusive, a true negative if benign).

@@ -347,7 +347,15 @@ impl GroundTruthBook {
     }
 
     /// Mark what `decision` concluded about each entity it concerned.
+    /// A decision that concluded nothing (it allows live and in shadow, no
+    /// rule fired, no action or label change) is not marked: it could only
+    /// count its actor as not acted on, which an entity without marks
+    /// counts as anyway, and most decisions are such. Skipping them keeps
+    /// the book off the cost of the ordinary event.
     pub fn observe(&self, decision: &Decision) {
+        if concluded_nothing(decision) {
+            return;
+        }
         let conclusions = conclusions(decision);
         let minute = decision.event.occurred_at_ms.div_euclid(MINUTE_MS);
         let prune_before = minute.saturating_sub(self.limits.retention_minutes);
@@ -602,6 +610,20 @@ impl GroundTruthBook {
 /// The entities a decision concluded something about, each once, the
 /// actor first: what the live and shadow decisions and each rule that
 /// fired concluded about it.
+/// Whether `decision` allows live and in shadow with no rule firing, no
+/// action and no label change.
+fn concluded_nothing(decision: &Decision) -> bool {
+    decision.outcome.severity == Severity::Allow
+        && decision.outcome.actions.is_empty()
+        && decision.label_changes.is_empty()
+        && !decision.rules.iter().any(|r| r.fired())
+        && decision.shadow.as_ref().is_none_or(|shadow| {
+            shadow.outcome.severity == Severity::Allow
+                && shadow.outcome.actions.is_empty()
+                && shadow.label_changes.is_empty()
+        })
+}
+
 fn conclusions(decision: &Decision) -> Vec<Conclusion<'_>> {
     let actor = &decision.event.actor;
     let no_changes: &[LabelChange] = &[];
@@ -926,7 +948,7 @@ mod tests {
                 &format!("e{n}"),
                 &format!("a{n}"),
                 n * M,
-                Severity::Allow,
+                Severity::Review,
                 &[],
                 None,
                 Vec::new(),

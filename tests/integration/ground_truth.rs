@@ -141,7 +141,7 @@ struct Seen {
 
 fn seen<'a>(decisions: impl IntoIterator<Item = &'a v1::Decision>) -> HashMap<Key, Seen> {
     let mut seen: HashMap<Key, Seen> = HashMap::new();
-    for d in decisions {
+    for d in decisions.into_iter().filter(|d| !concluded_nothing(d)) {
         for (k, (live, shadow, rules)) in concluded(d) {
             let s = seen.entry(k).or_default();
             s.decisions += 1;
@@ -154,6 +154,24 @@ fn seen<'a>(decisions: impl IntoIterator<Item = &'a v1::Decision>) -> HashMap<Ke
         }
     }
     seen
+}
+
+/// Whether a decision allows live and in shadow with no rule firing, no
+/// action and no label change: the book does not mark such a decision, so
+/// it joins no label.
+fn concluded_nothing(d: &v1::Decision) -> bool {
+    let allow = v1::Severity::Allow as i32;
+    let live = d.outcome.as_ref().unwrap();
+    live.severity == allow
+        && live.actions.is_empty()
+        && d.label_changes.is_empty()
+        && d.rules.iter().all(|r| r.severity <= allow)
+        && d.shadow.as_ref().is_none_or(|shadow| {
+            let outcome = shadow.outcome.as_ref().unwrap();
+            outcome.severity == allow
+                && outcome.actions.is_empty()
+                && shadow.label_changes.is_empty()
+        })
 }
 
 /// (tp, fp, fn, tn).
