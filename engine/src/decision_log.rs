@@ -43,6 +43,21 @@ pub struct Gap {
     pub oldest_kept: u64,
 }
 
+impl Gap {
+    /// Where a reader resuming after sequence `after` starts in a log
+    /// whose oldest kept entry is numbered `first`: an index into the kept
+    /// entries, or the gap when entries it has not read were dropped.
+    pub fn start_after(after: u64, first: u64) -> Result<usize, Gap> {
+        if after + 1 < first {
+            return Err(Gap {
+                after,
+                oldest_kept: first,
+            });
+        }
+        Ok((after + 1 - first) as usize)
+    }
+}
+
 /// Where a listing by entity goes on from: the last decision of the page
 /// before, by event time and sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -155,13 +170,7 @@ impl DecisionLog {
     /// there are none yet; a [`Gap`] when some of them were dropped.
     pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Logged>, Gap> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        if after + 1 < inner.first {
-            return Err(Gap {
-                after,
-                oldest_kept: inner.first,
-            });
-        }
-        let start = (after + 1 - inner.first) as usize;
+        let start = Gap::start_after(after, inner.first)?;
         Ok(inner
             .entries
             .iter()

@@ -251,13 +251,7 @@ impl OverturnLog {
     /// when some of them were dropped.
     pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Arc<Overturn>>, Gap> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        if after + 1 < inner.first {
-            return Err(Gap {
-                after,
-                oldest_kept: inner.first,
-            });
-        }
-        let start = (after + 1 - inner.first) as usize;
+        let start = Gap::start_after(after, inner.first)?;
         Ok(inner
             .entries
             .iter()

@@ -113,7 +113,7 @@ pub fn read_history(
     for path in paths {
         let bytes = read(path, digest)?;
         let parsed = match format {
-            Format::JsonLines => parse_json_lines(&bytes, threads),
+            Format::JsonLines => parse_lines(&bytes, threads),
             Format::Csv(mapping) => mapping.read_rows(&bytes),
         };
         events.extend(parsed.map_err(|error| error.at(path))?);
@@ -347,10 +347,6 @@ impl ParseError {
             },
         }
     }
-}
-
-fn parse_json_lines(bytes: &[u8], threads: usize) -> Result<Vec<LabelledEvent>, ParseError> {
-    parse_lines(bytes, threads)
 }
 
 /// Parse every non-blank line of `bytes` as a `T`, in chunks of lines on

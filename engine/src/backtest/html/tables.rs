@@ -29,13 +29,7 @@ pub(super) fn headline_table(out: &mut String, r: &BacktestReport) -> fmt::Resul
             who.label()
         )?;
         for m in [&run.events, &run.entities] {
-            write!(
-                out,
-                "<td>{}</td><td>{}</td><td>{}</td>",
-                pct(m.precision),
-                pct(m.recall),
-                pct(m.f1)
-            )?;
+            metric_cells(out, m)?;
         }
         out.push_str("</tr>\n");
     }
