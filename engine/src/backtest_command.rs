@@ -11,12 +11,12 @@ use anyhow::Context;
 use enforcer::backtest::mapping::CsvMapping;
 use enforcer::backtest::report::{BacktestReport, Metrics, RunReport};
 use enforcer::backtest::{self, DEFAULT_TOP_DISAGREEMENTS, Format, Judging};
+use enforcer::banks::file::read_bank_file;
+use enforcer::banks::{Bank, BankKind, HashBanks};
 use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
 use enforcer::policy::Policy;
 use enforcer::rule::Rule;
 use enforcer::runtime::Runtime;
-use enforcer::state::HashBanks;
-use enforcer::state::banks::BankEntry;
 use enforcer::verdict::Severity;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -217,39 +217,19 @@ fn rule_set(
     Ok(backtest::RuleSetUnderTest { rules, policy })
 }
 
-/// Hash banks from `NAME=FILE` arguments, or the demo bank.
+/// Hash banks from `NAME=FILE` arguments (bank files: hex or JSON lines),
+/// or the demo bank.
 fn banks(specs: &[String]) -> anyhow::Result<HashBanks> {
     if specs.is_empty() {
         return Ok(enforcer::demo::banks());
-    }
-    #[derive(serde::Deserialize)]
-    struct Line {
-        id: String,
-        hash: String,
     }
     let mut banks = HashBanks::new();
     for spec in specs {
         let (name, path) = spec
             .split_once('=')
             .with_context(|| format!("--bank {spec}: expected NAME=FILE"))?;
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading bank {path}"))?;
-        let mut entries = Vec::new();
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let line: Line = serde_json::from_str(line)
-                .with_context(|| format!("bank {path} line {}", n + 1))?;
-            let hash = hex::decode(&line.hash)
-                .ok()
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                .with_context(|| {
-                    format!("bank {path} line {}: hash is not 64 hex digits", n + 1)
-                })?;
-            entries.push(BankEntry { id: line.id, hash });
-        }
-        banks = banks.with_entries(name, entries);
+        let entries = read_bank_file(Path::new(path), 0)?;
+        banks = banks.with_bank(Bank::build(name, BankKind::matching(), entries)?)?;
     }
     Ok(banks)
 }

@@ -103,6 +103,7 @@ mod tests {
             failed_closed: false,
             skipped: false,
             candidate: false,
+            evidence: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::banks::MatchEvidence;
 use crate::event::{Entity, Event};
 use crate::policy::Mode;
 use crate::verdict::{Action, Reason, RuleError, Severity, Subject};
@@ -101,6 +102,10 @@ pub struct RuleReport {
     /// active version in shadow.
     #[serde(default)]
     pub candidate: bool,
+    /// The hash-bank matches its call found (and any allow-list that
+    /// suppressed them), as the engine recorded them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<MatchEvidence>,
 }
 
 impl RuleReport {

@@ -4,8 +4,8 @@
 //! abuse imagery through a group icon and a public invite link, and a
 //! client retrying an event it already sent.
 
+use crate::banks::{BankEntry, HashBanks};
 use crate::event::{Entity, Event, Value};
-use crate::state::banks::{BankEntry, HashBanks};
 
 /// The bank the known-hash rule matches against.
 pub const DEMO_BANK: &str = "known-csam";
@@ -21,10 +21,8 @@ pub const BANKED_HASH: [u8; 32] = [
 pub fn banks() -> HashBanks {
     HashBanks::new().with_entries(
         DEMO_BANK,
-        [BankEntry {
-            id: "ncmec-demo-0001".into(),
-            hash: BANKED_HASH,
-        }],
+        [BankEntry::new("ncmec-demo-0001", BANKED_HASH)
+            .from_source("demo hash list", 1_763_000_000_000)],
     )
 }
 

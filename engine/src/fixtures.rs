@@ -1119,7 +1119,14 @@ mod tests {
             case.state.labels(&Entity::account("a1"), at).unwrap(),
             ["x"]
         );
-        assert_eq!(case.state.match_hash("b", &[0; 32], 0).unwrap().len(), 1);
+        assert_eq!(
+            case.state
+                .match_hash("b", &[0; 32], 0)
+                .unwrap()
+                .matches
+                .len(),
+            1
+        );
     }
 
     #[test]

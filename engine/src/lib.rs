@@ -11,7 +11,9 @@
 //!   subscribe to its kind.
 //! * [`event`], [`verdict`], [`manifest`]: the engine's own types for what
 //!   goes into and comes out of a rule.
-//! * [`state`]: behaviour state (counters, labels, hash banks) by event time.
+//! * [`state`]: behaviour state (counters, labels) by event time.
+//! * [`banks`]: hash banks of known material and allow-lists, with an exact
+//!   Hamming-distance index, changed live.
 //! * [`policy`], [`combine`], [`decision`], [`pipeline`]: from verdicts to
 //!   one explained decision per event, with idempotency and shadow rules.
 //! * [`decision_log`]: decisions numbered and kept for lookups and watchers.
@@ -25,6 +27,7 @@
 pub mod accuracy;
 pub mod api;
 pub mod backtest;
+pub mod banks;
 pub mod combine;
 pub mod config;
 pub mod decision;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use enforcer::banks::HashBanks;
 use enforcer::config::ServeConfig;
 use enforcer::decision::LabelChange;
 use enforcer::decision_log::DecisionLog;
@@ -22,7 +23,7 @@ use enforcer::registry::watch_dir::{self, DirWatcher};
 use enforcer::registry::{Registry, RegistrySettings};
 use enforcer::runtime::{Runtime, RuntimeConfig};
 use enforcer::server::admin::{AdminToken, serve_admin};
-use enforcer::state::{FixedState, HashBanks, StateView};
+use enforcer::state::{FixedState, StateView};
 use enforcer::verdict::{RuleOutcome, Severity};
 use std::time::{Duration, Instant};
 

@@ -26,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
+use crate::banks::{BankStore, HashBanks};
 use crate::combine::combine;
 use crate::decision::{
     Decision, EnforcementAction, LabelChange, RuleReport, ShadowDecision, resolve_subject,
@@ -44,8 +45,7 @@ use crate::shadow_report::{ShadowLedger, ShadowReport};
 use crate::state::catalog::SHADOW_COUNTER_BASE;
 use crate::state::memory::{DEFAULT_LATENESS_SECONDS, label_expiry_ms};
 use crate::state::{
-    CounterCatalog, CounterId, CounterStores, HashBanks, MemoryState, RuleStateView, SharedCounter,
-    StateView,
+    CounterCatalog, CounterId, CounterStores, MemoryState, RuleStateView, SharedCounter, StateView,
 };
 use crate::verdict::{Effect, RuleOutcome, Severity};
 
@@ -185,7 +185,7 @@ impl Snapshot {
 /// the hash banks and each version's running costs.
 struct Shared {
     stores: CounterStores,
-    banks: Arc<HashBanks>,
+    banks: Arc<BankStore>,
     seen: SeenEvents,
     stats: DashMap<Arc<str>, Arc<VersionStats>, foldhash::fast::RandomState>,
     /// Every decision tallied for shadow reports.
@@ -236,7 +236,7 @@ impl Pipeline {
                 shadow: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
                 shadow_from: SHADOW_COUNTER_BASE,
             },
-            banks: Arc::new(options.banks),
+            banks: Arc::new(BankStore::new(options.banks)),
             seen: SeenEvents::new(
                 options.idempotency_retention_ms,
                 options.idempotency_max_remembered,
@@ -286,6 +286,11 @@ impl Pipeline {
                 .adopt_counter(&stores.shadow, shadow, live, &aggregation);
         }
         Ok(())
+    }
+
+    /// The hash banks rules match against, changed live through them.
+    pub fn banks(&self) -> &Arc<BankStore> {
+        &self.shared.banks
     }
 
     /// The snapshot evaluations start with now.
@@ -769,6 +774,7 @@ fn quiet_report(
         failed_closed: false,
         skipped: false,
         candidate: false,
+        evidence: Vec::new(),
     }
 }
 
@@ -795,10 +801,12 @@ fn report(outcome: RuleOutcome, policy: RulePolicy, event: &Event) -> (RuleRepor
         result,
         fuel_used,
         elapsed,
+        evidence,
     } = outcome;
     let mut report = RuleReport {
         fuel_used,
         elapsed_us: elapsed.as_micros() as u64,
+        evidence,
         ..quiet_report((rule, version, sha256), policy)
     };
     let effects = match result {

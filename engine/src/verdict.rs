@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::banks::MatchEvidence;
 use crate::event::Entity;
 
 /// How strongly a rule wants the engine to act, from least to most.
@@ -204,6 +205,10 @@ pub struct RuleOutcome {
     /// Wall-clock time of the call.
     #[serde(with = "duration_micros")]
     pub elapsed: Duration,
+    /// What each hash-bank lookup of the call found, recorded by the
+    /// engine rather than told by the rule: the evidence of a match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<MatchEvidence>,
 }
 
 mod duration_micros {

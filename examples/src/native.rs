@@ -4,10 +4,12 @@
 //! the same verdict as its wasm build; only the sandbox is missing. Never
 //! use this for untrusted rules: nothing bounds what native code does.
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
+use enforcer::banks::MatchEvidence;
 use enforcer::event::{Entity, EntityKind, Event, Value};
 use enforcer::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec, Guard, Manifest};
 use enforcer::rule::Rule;
@@ -59,13 +61,12 @@ impl<R: sdk::Rule + 'static> Rule for NativeRule<R> {
 
     fn evaluate(&self, event: &Arc<Event>, state: &Arc<dyn StateView>) -> RuleOutcome {
         let started = Instant::now();
-        let verdict = sdk::native::evaluate::<R>(
-            &EventAdapter(event),
-            &StateAdapter {
-                event,
-                state: &**state,
-            },
-        );
+        let adapter = StateAdapter {
+            event,
+            state: &**state,
+            evidence: RefCell::new(Vec::new()),
+        };
+        let verdict = sdk::native::evaluate::<R>(&EventAdapter(event), &adapter);
         RuleOutcome {
             rule: self.name.clone(),
             version: self.version.clone(),
@@ -73,6 +74,7 @@ impl<R: sdk::Rule + 'static> Rule for NativeRule<R> {
             result: verdict_from_sdk(verdict),
             fuel_used: 0,
             elapsed: started.elapsed(),
+            evidence: adapter.evidence.into_inner(),
         }
     }
 }
@@ -163,6 +165,8 @@ impl NativeEvent for EventAdapter<'_> {
 struct StateAdapter<'a> {
     event: &'a Event,
     state: &'a dyn StateView,
+    /// What the call's hash lookups found, as the wasm host records it.
+    evidence: RefCell<Vec<MatchEvidence>>,
 }
 
 impl StateAdapter<'_> {
@@ -207,16 +211,28 @@ impl NativeState for StateAdapter<'_> {
         let Ok(hash) = <[u8; 32]>::try_from(hash) else {
             return Vec::new();
         };
-        self.state
-            .match_hash(bank, &hash, max_distance)
-            .unwrap_or_default()
-            .into_iter()
+        let Ok(lookup) = self.state.match_hash(bank, &hash, max_distance) else {
+            return Vec::new();
+        };
+        let given = lookup
+            .effective()
+            .iter()
             .map(|m| sdk::HashMatch {
-                bank: m.bank,
-                entry_id: m.entry_id,
+                bank: m.bank.clone(),
+                entry_id: m.entry_id.clone(),
                 distance: m.distance,
             })
-            .collect()
+            .collect();
+        if !lookup.matches.is_empty() {
+            self.evidence.borrow_mut().push(MatchEvidence {
+                bank: bank.to_string(),
+                query_hash: hash,
+                max_distance,
+                matches: lookup.matches,
+                suppressed_by: lookup.suppressed_by,
+            });
+        }
+        given
     }
 }
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use enforcer::backtest::report::{BacktestReport, Confusion};
 use enforcer::backtest::{self, Format, History, Judging, RuleSetUnderTest};
+use enforcer::banks::HashBanks;
 use enforcer::decision::Decision;
 use enforcer::event::Entity;
 use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
 use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
 use enforcer::runtime::Runtime;
-use enforcer::state::HashBanks;
 use enforcer::verdict::Severity;
 use enforcer_examples::simulator::{self, SimConfig, Simulator, Traffic};
 

@@ -8,14 +8,13 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
+use enforcer::banks::{BankEntry, HashBanks};
 use enforcer::decision::{Decision, EnforcementAction, LabelChange, RuleReport};
 use enforcer::event::{Entity, Event, Value};
 use enforcer::examples::{EXAMPLE_POLICY, EXAMPLE_RULES, load_example_rules};
 use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
 use enforcer::runtime::Runtime;
-use enforcer::state::HashBanks;
-use enforcer::state::banks::BankEntry;
 use enforcer::verdict::{Action, Severity};
 
 /// Event time the scenarios start at (late November 2025), in ms.
@@ -63,14 +62,8 @@ fn banks() -> HashBanks {
     HashBanks::new().with_entries(
         "known-csam",
         [
-            BankEntry {
-                id: BANK_ENTRY.into(),
-                hash: bank_hash(),
-            },
-            BankEntry {
-                id: "csam-0002".into(),
-                hash: far,
-            },
+            BankEntry::new(BANK_ENTRY, bank_hash()),
+            BankEntry::new("csam-0002", far),
         ],
     )
 }

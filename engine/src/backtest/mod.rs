@@ -23,9 +23,9 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::banks::HashBanks;
 use crate::event::Event;
 use crate::pipeline::PipelineError;
-use crate::state::HashBanks;
 use crate::verdict::Severity;
 pub use input::{EntityTruth, Format, InputError, LabelledEvent, Truth};
 pub use predictions::Prediction;

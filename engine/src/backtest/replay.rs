@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use crate::banks::HashBanks;
 use crate::decision::{Decision, EnforcementAction};
 use crate::pipeline::{Pipeline, PipelineError, PipelineOptions};
 use crate::policy::Policy;
 use crate::rule::Rule;
-use crate::state::HashBanks;
 use crate::verdict::Severity;
 
 use super::chunks::Chunks;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::contract::bindings::enforcer::isolation::reset;
 use super::contract::bindings::enforcer::rule::{event as wit_event, host, types as wit};
 use super::limits::Limits;
+use crate::banks::MatchEvidence;
 use crate::event::{Entity, EntityKind, Event, Value};
 use crate::state::StateView;
 
@@ -32,6 +33,11 @@ pub(crate) struct Declarations {
     pub counters: Vec<(String, u32)>,
 }
 
+/// Lookups recorded as evidence per call: a rule looks up a media hash or
+/// two, and one that loops over lookups must not grow a decision without
+/// bound.
+const MAX_EVIDENCE_LOOKUPS: usize = 8;
+
 /// The event and state one call reads.
 pub(crate) struct CallContext {
     pub event: Arc<Event>,
@@ -51,6 +57,8 @@ pub(crate) struct HostState {
     pub panic_message: Option<String>,
     /// Lines logged in the current call.
     pub log_lines: u32,
+    /// What the current call's hash-bank lookups found.
+    pub evidence: Vec<MatchEvidence>,
 }
 
 impl HostState {
@@ -71,6 +79,7 @@ impl HostState {
             call: None,
             panic_message: None,
             log_lines: 0,
+            evidence: Vec::new(),
         }
     }
 
@@ -79,6 +88,7 @@ impl HostState {
         self.call = Some(CallContext { event, state });
         self.panic_message = None;
         self.log_lines = 0;
+        self.evidence.clear();
         self.limiter.denied = false;
     }
 
@@ -350,18 +360,29 @@ impl host::Host for HostState {
             )));
         }
         let call = self.call("match-hash")?;
-        let matches = call
+        let lookup = call
             .state
             .match_hash(&bank, &hash, max_distance)
             .map_err(|e| fail(e.to_string()))?;
-        Ok(matches
-            .into_iter()
+        let given = lookup
+            .effective()
+            .iter()
             .map(|m| wit::HashMatch {
-                bank: m.bank,
-                entry_id: m.entry_id,
+                bank: m.bank.clone(),
+                entry_id: m.entry_id.clone(),
                 distance: m.distance,
             })
-            .collect())
+            .collect();
+        if !lookup.matches.is_empty() && self.evidence.len() < MAX_EVIDENCE_LOOKUPS {
+            self.evidence.push(MatchEvidence {
+                bank,
+                query_hash: hash,
+                max_distance,
+                matches: lookup.matches,
+                suppressed_by: lookup.suppressed_by,
+            });
+        }
+        Ok(given)
     }
 
     fn log(&mut self, level: wit::LogLevel, mut message: String) -> wasmtime::Result<()> {

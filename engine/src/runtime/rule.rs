@@ -12,6 +12,7 @@ use super::convert::{manifest_from_wit, verdict_from_wit};
 use super::host::{Declarations, HostCallError, HostState, InstanceRetired};
 use super::isolation::shadow_memory_bytes;
 use super::{LoadError, RuntimeConfig, RuntimeInner};
+use crate::banks::MatchEvidence;
 use crate::event::Event;
 use crate::manifest::Manifest;
 use crate::runtime::limits::Limits;
@@ -182,15 +183,19 @@ impl LoadedRule {
             // itself before running this one: run it on a fresh instance.
             call = self.call_once(event, state, true);
         }
-        let (result, fuel_used) = match call {
+        let (result, fuel_used, evidence) = match call {
             Call::Done {
-                result, fuel_used, ..
-            } => (result, fuel_used),
+                result,
+                fuel_used,
+                evidence,
+                ..
+            } => (result, fuel_used, evidence),
             Call::Retired => (
                 Err(RuleError::Unavailable {
                     message: "a fresh instance retired itself".into(),
                 }),
                 0,
+                Vec::new(),
             ),
         };
         RuleOutcome {
@@ -200,6 +205,7 @@ impl LoadedRule {
             result,
             fuel_used,
             elapsed: started.elapsed(),
+            evidence,
         }
     }
 
@@ -218,6 +224,7 @@ impl LoadedRule {
                     result: Err(error),
                     fuel_used: 0,
                     reusable: false,
+                    evidence: Vec::new(),
                 };
             }
         };
@@ -242,6 +249,7 @@ enum Call {
         result: Result<Verdict, RuleError>,
         fuel_used: u64,
         reusable: bool,
+        evidence: Vec<MatchEvidence>,
     },
     /// The instance retired itself before running the call.
     Retired,
@@ -261,6 +269,7 @@ impl WarmInstance {
                 result: Err(error),
                 fuel_used: 0,
                 reusable: false,
+                evidence: Vec::new(),
             };
         }
         self.store.data_mut().begin(event.clone(), state.clone());
@@ -272,12 +281,14 @@ impl WarmInstance {
         };
         let data = self.store.data_mut();
         data.end();
+        let evidence = std::mem::take(&mut data.evidence);
         match returned {
             // The instance reset itself in post-return and can be reused.
             Ok(verdict) => Call::Done {
                 result: verdict_from_wit(verdict, limits.max_output_bytes),
                 fuel_used,
                 reusable: true,
+                evidence,
             },
             Err(error) if error.is::<InstanceRetired>() => Call::Retired,
             // A trapped instance is left mid-call and is never entered again.
@@ -285,6 +296,7 @@ impl WarmInstance {
                 result: Err(classify(error, data, limits)),
                 fuel_used,
                 reusable: false,
+                evidence,
             },
         }
     }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::banks::{BankEntry, HashBanks};
-use super::{HashMatch, StateError, StateView};
+use super::{StateError, StateView};
+use crate::banks::{BankEntry, HashBanks, HashLookup};
 use crate::event::Entity;
 
 /// A state whose every value is set by hand: for tests, examples and
@@ -44,13 +44,9 @@ impl FixedState {
 
     /// Add an entry to a bank, creating the bank.
     pub fn with_bank_entry(mut self, bank: &str, entry_id: &str, hash: [u8; 32]) -> Self {
-        self.banks = self.banks.with_entries(
-            bank,
-            [BankEntry {
-                id: entry_id.to_string(),
-                hash,
-            }],
-        );
+        self.banks = self
+            .banks
+            .with_entries(bank, [BankEntry::new(entry_id, hash)]);
         self
     }
 
@@ -85,7 +81,7 @@ impl StateView for FixedState {
         bank: &str,
         hash: &[u8; 32],
         max_distance: u32,
-    ) -> Result<Vec<HashMatch>, StateError> {
-        self.banks.matches(bank, hash, max_distance)
+    ) -> Result<HashLookup, StateError> {
+        self.banks.lookup(bank, hash, max_distance)
     }
 }

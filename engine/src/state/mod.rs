@@ -1,5 +1,5 @@
 //! Engine-owned state: behaviour counters over sliding windows of event
-//! time, labels with an expiry, and hash banks; and [`StateView`], what
+//! time and labels with an expiry; and [`StateView`], what
 //! rules may read of it. The runtime reads through that trait so that the
 //! store behind it (in memory, durable, or shared) can change without
 //! touching the sandbox.
@@ -7,35 +7,22 @@
 //! * [`catalog`]: which counters exist, deduplicated across rules.
 //! * [`series`]: one counter's history for one entity.
 //! * [`memory`]: the in-memory store of every entity's counters and labels.
-//! * [`banks`]: named banks of PDQ hashes.
 //! * [`view`]: one rule's view of the store, resolving its counter names.
 //! * [`fixed`]: a hand-set state for tests and examples.
 
-pub mod banks;
 pub mod catalog;
 pub mod fixed;
 pub mod memory;
 pub mod series;
 pub mod view;
 
-pub use banks::HashBanks;
 pub use catalog::{CounterCatalog, CounterId};
 pub use fixed::FixedState;
 pub use memory::MemoryState;
 pub use view::{CounterStores, RuleStateView, SharedCounter};
 
+use crate::banks::HashLookup;
 use crate::event::Entity;
-
-/// A hash-bank entry within the asked distance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HashMatch {
-    /// The bank.
-    pub bank: String,
-    /// The entry's id in the bank.
-    pub entry_id: String,
-    /// Hamming distance in bits.
-    pub distance: u32,
-}
 
 /// Why a state read failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -75,11 +62,14 @@ pub trait StateView: Send + Sync {
         None
     }
 
-    /// Entries of `bank` within `max_distance` bits of `hash`, nearest first.
+    /// Entries of the hash bank `bank` within `max_distance` bits of
+    /// `hash`, nearest first, and the allow-list entry that suppresses them
+    /// if one does (the hash banks are engine state too, though not
+    /// behaviour: see [`crate::banks`]).
     fn match_hash(
         &self,
         bank: &str,
         hash: &[u8; 32],
         max_distance: u32,
-    ) -> Result<Vec<HashMatch>, StateError>;
+    ) -> Result<HashLookup, StateError>;
 }

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use super::banks::HashBanks;
 use super::catalog::CounterId;
 use super::memory::MemoryState;
-use super::{HashMatch, StateError, StateView};
+use super::{StateError, StateView};
+use crate::banks::{BankStore, HashLookup};
 use crate::event::Entity;
 
 /// A counter the policy declares, readable by every rule by its name.
@@ -55,7 +55,7 @@ impl CounterStores {
 /// The store as one rule sees it.
 pub struct RuleStateView {
     stores: CounterStores,
-    banks: Arc<HashBanks>,
+    banks: Arc<BankStore>,
     /// The rule's own counter names. A rule declares a handful, so a scan
     /// beats hashing the name.
     own: Vec<(String, CounterId)>,
@@ -66,7 +66,7 @@ impl RuleStateView {
     /// The view for a rule whose counter names resolve to `counters`.
     pub fn new(
         stores: CounterStores,
-        banks: Arc<HashBanks>,
+        banks: Arc<BankStore>,
         counters: Vec<(String, CounterId)>,
         shared: Arc<[SharedCounter]>,
     ) -> Self {
@@ -124,7 +124,7 @@ impl StateView for RuleStateView {
         bank: &str,
         hash: &[u8; 32],
         max_distance: u32,
-    ) -> Result<Vec<HashMatch>, StateError> {
-        self.banks.matches(bank, hash, max_distance)
+    ) -> Result<HashLookup, StateError> {
+        self.banks.lookup(bank, hash, max_distance)
     }
 }

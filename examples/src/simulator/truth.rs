@@ -118,15 +118,12 @@ pub struct Traffic {
 impl Traffic {
     /// The engine's hash banks holding this traffic's `known-csam` bank,
     /// for a pipeline that judges it.
-    pub fn hash_banks(&self) -> enforcer::state::HashBanks {
-        enforcer::state::HashBanks::new().with_entries(
+    pub fn hash_banks(&self) -> enforcer::banks::HashBanks {
+        enforcer::banks::HashBanks::new().with_entries(
             "known-csam",
             self.bank
                 .iter()
-                .map(|entry| enforcer::state::banks::BankEntry {
-                    id: entry.id.clone(),
-                    hash: entry.hash,
-                }),
+                .map(|entry| enforcer::banks::BankEntry::new(entry.id.as_str(), entry.hash)),
         )
     }
 }
