@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::banks::file::BankSpec;
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
 use crate::registry::SignaturePolicy;
 use crate::server::ServerOptions;
@@ -47,6 +48,10 @@ pub struct ServeConfig {
     /// Which rule builds are admitted, and how they are deployed.
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Hash banks loaded from files at start (`[[banks]]`). None, and no
+    /// `plugin_dir`: the demo bank of the example rules.
+    #[serde(default)]
+    pub banks: Vec<BankSpec>,
 }
 
 /// `[admin]`: the control plane, on a listener of its own.
@@ -220,6 +225,7 @@ impl Default for ServeConfig {
             state: StateConfig::default(),
             admin: AdminConfig::default(),
             rules: RulesConfig::default(),
+            banks: Vec::new(),
         }
     }
 }
@@ -277,6 +283,7 @@ impl ServeConfig {
             e
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let bank_files = config.banks.iter_mut().map(|b| &mut b.file);
         for relative in [
             &mut config.plugin_dir,
             &mut config.policy,
@@ -285,6 +292,7 @@ impl ServeConfig {
         ]
         .into_iter()
         .flatten()
+        .chain(bank_files)
         {
             if relative.is_relative() {
                 *relative = base.join(&*relative);

@@ -20,6 +20,8 @@
 //! * [`shadow_report`], [`ground_truth`], [`accuracy`], [`overturn`]: shadow
 //!   against live, ground truth joined to decisions, precision and recall,
 //!   and won appeals lifting what decisions did.
+//! * [`clearinghouse`]: report records for decisions that report to the
+//!   child-safety clearing house, with the media's hashes and bank matches.
 //! * [`api`], [`server`], [`config`]: the gRPC data plane and `enforcer
 //!   serve`'s configuration.
 //! * [`examples`]: the example rules, built into the engine.
@@ -28,6 +30,7 @@ pub mod accuracy;
 pub mod api;
 pub mod backtest;
 pub mod banks;
+pub mod clearinghouse;
 pub mod combine;
 pub mod config;
 pub mod decision;

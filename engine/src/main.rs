@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enforcer::banks::HashBanks;
+use enforcer::banks::file::load_banks;
 use enforcer::config::ServeConfig;
 use enforcer::decision::LabelChange;
 use enforcer::decision_log::DecisionLog;
@@ -19,6 +20,7 @@ use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
+use enforcer::registry::admission::now_ms;
 use enforcer::registry::watch_dir::{self, DirWatcher};
 use enforcer::registry::{Registry, RegistrySettings};
 use enforcer::runtime::{Runtime, RuntimeConfig};
@@ -227,6 +229,19 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ),
         None => (example_sources(), enforcer::demo::banks()),
     };
+    let banks = if config.banks.is_empty() {
+        banks
+    } else {
+        load_banks(&config.banks, now_ms()).map_err(|e| anyhow::anyhow!("banks: {e}"))?
+    };
+    for bank in banks.banks() {
+        tracing::info!(
+            bank = bank.name(),
+            kind = bank.kind().name(),
+            entries = bank.len(),
+            "hash bank loaded"
+        );
+    }
     if sources.is_empty() {
         anyhow::bail!("the plugin directory holds no rule builds (*.wasm)");
     }

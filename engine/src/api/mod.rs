@@ -14,9 +14,9 @@ pub use from_proto::{
     event_from_proto, labels_from_proto, prefix_field, severity_from_proto, timestamp_ms,
 };
 pub use to_proto::{
-    action_to_proto, decision_to_proto, decision_view_to_proto, entity_to_proto, event_to_proto,
-    label_source_to_proto, mode_to_proto, overturn_to_proto, severity_to_proto,
-    shadow_report_to_proto, timestamp_to_proto,
+    action_to_proto, clearinghouse_report_to_proto, decision_to_proto, decision_view_to_proto,
+    entity_to_proto, event_to_proto, evidence_to_proto, label_source_to_proto, mode_to_proto,
+    overturn_to_proto, severity_to_proto, shadow_report_to_proto, timestamp_to_proto,
 };
 
 /// The generated messages, server and client of `enforcement.v1`.

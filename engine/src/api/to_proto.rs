@@ -3,6 +3,8 @@
 
 use super::v1;
 use crate::accuracy::{Accuracy, Confusion};
+use crate::banks::MatchEvidence;
+use crate::clearinghouse::ClearinghouseReport;
 use crate::decision::{Decision, EnforcementAction, LabelChange, Outcome, RuleReport};
 use crate::event::{Entity, EntityKind, Event, Value};
 use crate::ground_truth::LabelSource;
@@ -186,6 +188,75 @@ fn report_to_proto(report: &RuleReport) -> v1::RuleReport {
         failed_closed: report.failed_closed,
         skipped: report.skipped,
         candidate: report.candidate,
+        evidence: report.evidence.iter().map(evidence_to_proto).collect(),
+    }
+}
+
+/// One hash-bank lookup's evidence.
+pub fn evidence_to_proto(evidence: &MatchEvidence) -> v1::MatchEvidence {
+    v1::MatchEvidence {
+        bank: evidence.bank.clone(),
+        query_hash: hex::encode(evidence.query_hash),
+        max_distance: evidence.max_distance,
+        matches: evidence
+            .matches
+            .iter()
+            .map(|m| v1::HashMatch {
+                bank: m.bank.clone(),
+                entry_id: m.entry_id.clone(),
+                entry_hash: hex::encode(m.entry_hash),
+                distance: m.distance,
+                source: m.source.clone(),
+                added_at: Some(timestamp_to_proto(m.added_at_ms)),
+            })
+            .collect(),
+        suppressed_by: evidence.suppressed_by.as_ref().map(|hit| v1::AllowHit {
+            allow_list: hit.allow_list.clone(),
+            entry_id: hit.entry_id.clone(),
+            distance: hit.distance,
+        }),
+    }
+}
+
+/// A clearing-house report record.
+pub fn clearinghouse_report_to_proto(report: &ClearinghouseReport) -> v1::ClearinghouseReport {
+    let media = &report.media;
+    v1::ClearinghouseReport {
+        decision_id: report.decision_id.clone(),
+        sequence: report.sequence,
+        event_id: report.event_id.clone(),
+        event_kind: report.event_kind.clone(),
+        occurred_at: Some(timestamp_to_proto(report.occurred_at_ms)),
+        accounts: report.accounts.iter().map(entity_to_proto).collect(),
+        groups: report.groups.iter().map(entity_to_proto).collect(),
+        media: Some(v1::ReportedMedia {
+            media_id: media.media_id.clone().unwrap_or_default(),
+            pdq_hash: media.pdq_hash.clone().unwrap_or_default(),
+            pdq_quality: media.pdq_quality.unwrap_or(-1),
+            image_sha256: media.image_sha256.clone().unwrap_or_default(),
+            image_md5: media.image_md5.clone().unwrap_or_default(),
+        }),
+        rules: report
+            .rules
+            .iter()
+            .map(|rule| v1::ReportingRule {
+                rule: rule.rule.clone(),
+                version: rule.version.clone(),
+                sha256: rule.sha256.clone(),
+                severity: severity_to_proto(rule.severity).into(),
+                reasons: rule
+                    .reasons
+                    .iter()
+                    .map(|r| v1::Reason {
+                        code: r.code.clone(),
+                        explanation: r.explanation.clone(),
+                    })
+                    .collect(),
+                evidence: rule.evidence.iter().map(evidence_to_proto).collect(),
+            })
+            .collect(),
+        actions: report.actions.iter().map(enforcement_to_proto).collect(),
+        policy_version: report.policy_version.clone(),
     }
 }
 

@@ -80,6 +80,14 @@ pub enum BankError {
         /// The id.
         id: String,
     },
+    /// Another bank uses this one as an allow-list, so it must stay one.
+    #[error("bank `{bank}` is an allow-list of bank `{by}`; change that bank first")]
+    InUse {
+        /// The allow-list.
+        bank: String,
+        /// The bank that names it.
+        by: String,
+    },
     /// Something about the bank itself is wrong.
     #[error("bank `{bank}`: {message}")]
     Invalid {

@@ -8,10 +8,90 @@
 //! field is a column name (`hash`, `pdq`, `pdq_hex`). An entry without an
 //! id is named by its hash; without a source, by the file it came from.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::Deserialize;
+
+use super::HashBanks;
+use super::bank::{Bank, BankKind};
 use super::entry::{BankEntry, parse_hex};
+
+/// How near a hash must be to a known false positive to be allowed, unless
+/// a bank says otherwise: re-encoded, resized and lightly edited copies of
+/// one photo stay within about 16 bits of it (ThreatExchange's edited
+/// bridge photos are 2 to 16 bits from the original).
+pub const DEFAULT_ALLOW_DISTANCE: u32 = 16;
+
+/// What a bank file holds.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// Hashes of known material.
+    #[default]
+    Match,
+    /// Known false positives.
+    Allow,
+}
+
+/// One `[[banks]]` entry of the configuration: a bank loaded from a file
+/// at start.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BankSpec {
+    /// The bank's name, as rules ask for it.
+    pub name: String,
+    /// The bank file.
+    pub file: PathBuf,
+    /// `match` (the default) or `allow`.
+    #[serde(default)]
+    pub kind: FileKind,
+    /// For a match bank: the allow-lists consulted when it matches.
+    #[serde(default)]
+    pub allow_lists: Vec<String>,
+    /// For an allow-list: how near a hash must be to an entry to be
+    /// allowed ([`DEFAULT_ALLOW_DISTANCE`] unless set).
+    #[serde(default)]
+    pub max_distance: Option<u32>,
+}
+
+impl BankSpec {
+    fn kind(&self) -> Result<BankKind, String> {
+        match self.kind {
+            FileKind::Match if self.max_distance.is_some() => {
+                Err("max_distance applies to an allow-list (kind = \"allow\") only".into())
+            }
+            FileKind::Match => Ok(BankKind::Match {
+                allow_lists: self.allow_lists.clone(),
+            }),
+            FileKind::Allow if !self.allow_lists.is_empty() => {
+                Err("an allow-list has no allow_lists of its own".into())
+            }
+            FileKind::Allow => Ok(BankKind::Allow {
+                max_distance: self.max_distance.unwrap_or(DEFAULT_ALLOW_DISTANCE),
+            }),
+        }
+    }
+}
+
+/// Every bank `specs` name, read from its file: allow-lists first, so the
+/// banks that name them find them.
+pub fn load_banks(specs: &[BankSpec], now_ms: i64) -> Result<HashBanks, String> {
+    let mut ordered: Vec<&BankSpec> = specs.iter().collect();
+    ordered.sort_by_key(|spec| spec.kind != FileKind::Allow);
+    let mut banks = HashBanks::new();
+    for spec in ordered {
+        let context = |e: String| format!("bank `{}`: {e}", spec.name);
+        if banks.get(&spec.name).is_some() {
+            return Err(context("is configured twice".into()));
+        }
+        let kind = spec.kind().map_err(context)?;
+        let entries = read_bank_file(&spec.file, now_ms).map_err(|e| e.to_string())?;
+        let bank = Bank::build(&spec.name, kind, entries).map_err(|e| e.to_string())?;
+        banks = banks.with_bank(bank).map_err(|e| e.to_string())?;
+    }
+    Ok(banks)
+}
 
 /// Why a bank file could not be read: where, and what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -224,6 +304,52 @@ mod tests {
         assert!(json.message.contains("not a bank entry"), "{json}");
         let header_later = parse(&format!("{A}\nhash,id\n")).unwrap_err();
         assert_eq!(header_later.line, Some(2));
+    }
+
+    #[test]
+    fn configured_banks_load_allow_lists_first() {
+        let dir = std::env::temp_dir().join(format!("enforcer-banks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("known.txt"), format!("{A},k1\n")).unwrap();
+        std::fs::write(dir.join("fp.txt"), format!("{B},fp1\n")).unwrap();
+        let specs: Vec<BankSpec> = toml::from_str::<toml::Table>(&format!(
+            "[[banks]]\nname = \"known\"\nfile = {:?}\nallow_lists = [\"fp\"]\n\
+             [[banks]]\nname = \"fp\"\nfile = {:?}\nkind = \"allow\"\nmax_distance = 4\n",
+            dir.join("known.txt"),
+            dir.join("fp.txt"),
+        ))
+        .unwrap()["banks"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let banks = load_banks(&specs, 7).unwrap();
+        let hash = parse_hex(A).unwrap();
+        let lookup = banks.lookup("known", &hash, 31).unwrap();
+        assert_eq!(lookup.matches[0].entry_id, "k1");
+        assert_eq!(lookup.matches[0].added_at_ms, 7);
+        assert_eq!(
+            banks.get("fp").unwrap().kind(),
+            &BankKind::Allow { max_distance: 4 }
+        );
+
+        let mut twice = specs.clone();
+        twice.push(specs[0].clone());
+        assert!(
+            load_banks(&twice, 0)
+                .unwrap_err()
+                .contains("configured twice")
+        );
+        let mut bad = specs.clone();
+        bad[0].max_distance = Some(3);
+        assert!(
+            load_banks(&bad, 0)
+                .unwrap_err()
+                .contains("allow-list (kind")
+        );
+        let mut missing = specs;
+        missing[1].file = dir.join("none.txt");
+        assert!(load_banks(&missing, 0).unwrap_err().contains("none.txt"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

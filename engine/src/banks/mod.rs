@@ -95,9 +95,10 @@ impl HashBanks {
                 }
             }
             if let Some(user) = self.named_as_allow_list_by(bank.name()) {
-                return Err(invalid(format!(
-                    "bank `{user}` uses it as an allow-list, so it must stay one"
-                )));
+                return Err(BankError::InUse {
+                    bank: bank.name().to_string(),
+                    by: user.to_string(),
+                });
             }
         }
         let mut next = self.clone();
@@ -112,9 +113,9 @@ impl HashBanks {
             return Err(BankError::UnknownBank(name.to_string()));
         }
         if let Some(user) = self.named_as_allow_list_by(name) {
-            return Err(BankError::Invalid {
+            return Err(BankError::InUse {
                 bank: name.to_string(),
-                message: format!("bank `{user}` uses it as an allow-list"),
+                by: user.to_string(),
             });
         }
         let mut next = self.clone();

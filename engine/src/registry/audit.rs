@@ -42,7 +42,8 @@ pub struct AuditEntry {
     /// Who asked.
     pub caller: Caller,
     /// What was asked: `upload`, `set_mode`, `promote`, `rollback`,
-    /// `retire`, `replace_policy`.
+    /// `retire`, `replace_policy`; for hash banks `replace_bank`,
+    /// `add_bank_entries`, `remove_bank_entries`, `delete_bank`.
     pub action: String,
     /// The rule it touched, if one.
     pub rule: Option<String>,

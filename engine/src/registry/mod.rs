@@ -523,6 +523,29 @@ impl Registry {
             }))
     }
 
+    /// Record a change to a hash bank, made or refused (`refused` says
+    /// why), in the audit trail beside the rule changes.
+    pub fn record_bank_change(
+        &self,
+        caller: &Caller,
+        action: &str,
+        bank: &str,
+        detail: String,
+        refused: Option<String>,
+    ) {
+        self.append_audit(AuditEntry {
+            sequence: 0,
+            at_ms: admission::now_ms(),
+            caller: caller.clone(),
+            action: action.to_string(),
+            rule: None,
+            sha256: None,
+            previous_sha256: None,
+            detail: format!("bank `{bank}`: {detail}"),
+            refused,
+        });
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -534,7 +557,7 @@ impl Registry {
         detail: String,
         error: Option<&AdminError>,
     ) {
-        let mut entry = AuditEntry {
+        self.append_audit(AuditEntry {
             sequence: 0,
             at_ms: admission::now_ms(),
             caller: caller.clone(),
@@ -544,7 +567,10 @@ impl Registry {
             previous_sha256,
             detail,
             refused: error.map(ToString::to_string),
-        };
+        });
+    }
+
+    fn append_audit(&self, mut entry: AuditEntry) {
         entry.sequence = self.audit.record(entry.clone());
         if let Some(store) = &self.store
             && let Err(error) = store.append_audit(&entry)

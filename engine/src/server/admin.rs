@@ -8,14 +8,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
-use super::ServeError;
+use super::{ServeError, bank_admin};
 use crate::api::{self, v1};
 use crate::deployment::Stage;
 use crate::fixtures::FixtureError;
 use crate::pipeline::PipelineError;
 use crate::policy::Mode;
+use crate::registry::admission::now_ms;
 use crate::registry::{
     Activation, AdminError, AdmissionError, AuditEntry, BookError, Caller, PolicyDocument,
     Registry, RuleSource, RuleStatus, Standing, VersionMode,
@@ -313,6 +314,115 @@ impl v1::admin_server::Admin for AdminService {
             entries: entries.into_iter().map(audit_to_proto).collect(),
         }))
     }
+
+    async fn list_banks(
+        &self,
+        _: Request<v1::ListBanksRequest>,
+    ) -> Result<Response<v1::ListBanksResponse>, Status> {
+        let banks = self.registry.pipeline().banks().list();
+        Ok(Response::new(v1::ListBanksResponse {
+            banks: banks.iter().map(bank_admin::status_to_proto).collect(),
+        }))
+    }
+
+    async fn replace_bank(
+        &self,
+        request: Request<Streaming<v1::ReplaceBankRequest>>,
+    ) -> Result<Response<v1::BankStatus>, Status> {
+        let caller = caller(&request);
+        let (name, kind, entries) =
+            bank_admin::read_replacement(request.into_inner(), &caller, now_ms()).await?;
+        let detail = format!(
+            "replace with {} entries ({} bank)",
+            entries.len(),
+            kind.name()
+        );
+        let summary = bank_admin::change(
+            &self.registry,
+            caller,
+            "replace_bank",
+            name.clone(),
+            detail,
+            move |banks| banks.put(&name, kind, entries),
+        )
+        .await?;
+        Ok(Response::new(bank_admin::status_to_proto(&summary)))
+    }
+
+    async fn add_bank_entries(
+        &self,
+        request: Request<v1::AddBankEntriesRequest>,
+    ) -> Result<Response<v1::BankStatus>, Status> {
+        let caller = caller(&request);
+        let request = request.into_inner();
+        check_change_size(request.entries.len(), "entries")?;
+        let entries = bank_admin::entries_from_proto(request.entries, 0, &caller, now_ms())?;
+        let detail = format!("add {} entries", entries.len());
+        let bank = request.bank;
+        let summary = bank_admin::change(
+            &self.registry,
+            caller,
+            "add_bank_entries",
+            bank.clone(),
+            detail,
+            move |banks| banks.add(&bank, entries),
+        )
+        .await?;
+        Ok(Response::new(bank_admin::status_to_proto(&summary)))
+    }
+
+    async fn remove_bank_entries(
+        &self,
+        request: Request<v1::RemoveBankEntriesRequest>,
+    ) -> Result<Response<v1::BankStatus>, Status> {
+        let caller = caller(&request);
+        let request = request.into_inner();
+        check_change_size(request.entry_ids.len(), "entry_ids")?;
+        let detail = format!("remove {} entries", request.entry_ids.len());
+        let (bank, ids) = (request.bank, request.entry_ids);
+        let summary = bank_admin::change(
+            &self.registry,
+            caller,
+            "remove_bank_entries",
+            bank.clone(),
+            detail,
+            move |banks| banks.remove(&bank, &ids),
+        )
+        .await?;
+        Ok(Response::new(bank_admin::status_to_proto(&summary)))
+    }
+
+    async fn delete_bank(
+        &self,
+        request: Request<v1::DeleteBankRequest>,
+    ) -> Result<Response<v1::DeleteBankResponse>, Status> {
+        let caller = caller(&request);
+        let bank = request.into_inner().bank;
+        bank_admin::change(
+            &self.registry,
+            caller,
+            "delete_bank",
+            bank.clone(),
+            "delete".into(),
+            move |banks| banks.delete(&bank),
+        )
+        .await?;
+        Ok(Response::new(v1::DeleteBankResponse {}))
+    }
+}
+
+/// Refuse a bank change larger than one call may make.
+fn check_change_size(count: usize, field: &str) -> Result<(), Status> {
+    if count == 0 {
+        return Err(Status::invalid_argument(format!("{field}: is empty")));
+    }
+    if count > bank_admin::MAX_CHANGE_ENTRIES {
+        return Err(Status::invalid_argument(format!(
+            "{field}: {count} is over the limit of {} per call; use ReplaceBank for a whole list",
+            bank_admin::MAX_CHANGE_ENTRIES
+        )));
+    }
+    Ok(())
 }
 
 /// The status for a refused control-plane request: the one place registry

@@ -7,6 +7,7 @@
 //! `enforcer serve` and the end-to-end tests both call it.
 
 pub mod admin;
+mod bank_admin;
 mod evaluator;
 mod labels;
 mod limits;

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::evaluator::Evaluator;
 use super::{ServerOptions, labels, stream, watch as watching};
 use crate::api::{self, FieldError, v1};
+use crate::clearinghouse::ClearinghouseReport;
 use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, ListPosition};
 use crate::overturn::OverturnLog;
@@ -24,6 +25,10 @@ use crate::verdict::Severity;
 /// Default and largest numbers of sample disagreements in a shadow report.
 const DEFAULT_SHADOW_SAMPLES: u32 = 10;
 const MAX_SHADOW_SAMPLES: u32 = 100;
+
+/// Default and largest numbers of decisions one `ExportReports` reads.
+const DEFAULT_EXPORT_DECISIONS: u32 = 1000;
+const MAX_EXPORT_DECISIONS: u32 = 10_000;
 
 /// Default and largest page sizes of `ListDecisions`.
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -244,6 +249,37 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
     }
 
     type WatchOverturnsStream = ResultStream<v1::Overturn>;
+
+    async fn export_reports(
+        &self,
+        request: Request<v1::ExportReportsRequest>,
+    ) -> Result<Response<v1::ExportReportsResponse>, Status> {
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => DEFAULT_EXPORT_DECISIONS,
+            n if n > MAX_EXPORT_DECISIONS => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: {n} is over the limit of {MAX_EXPORT_DECISIONS}"
+                )));
+            }
+            n => n,
+        };
+        let after = request.after_sequence;
+        let logged = self
+            .log
+            .read_after(after, limit as usize)
+            .map_err(|gap| Status::out_of_range(gap.to_string()))?;
+        let last_sequence = logged.last().map_or(after, |l| l.sequence);
+        let reports = logged
+            .iter()
+            .filter_map(|l| ClearinghouseReport::of(&l.decision, l.sequence))
+            .map(|report| api::clearinghouse_report_to_proto(&report))
+            .collect();
+        Ok(Response::new(v1::ExportReportsResponse {
+            reports,
+            last_sequence,
+        }))
+    }
 
     async fn watch_overturns(
         &self,
