@@ -2,7 +2,9 @@
 //! rules on demo traffic, or check a rule file.
 
 mod backtest_command;
+mod bank_command;
 mod plugin_command;
+mod report_command;
 mod shadow_command;
 
 use std::io::BufRead;
@@ -75,6 +77,15 @@ enum Command {
         #[command(subcommand)]
         command: shadow_command::ShadowCommand,
     },
+    /// Change the hash banks of a running engine through its control
+    /// plane: list, replace from a file, add, remove, delete.
+    Bank {
+        #[command(subcommand)]
+        command: bank_command::BankCommand,
+    },
+    /// Export the clearing-house report records of a running engine's
+    /// decisions as JSON lines.
+    Reports(report_command::ReportsArgs),
     /// Replay a labelled history through a rule set and policy (and a
     /// baseline beside it) on a fresh state, and report precision, recall,
     /// the precision/recall curve, score distributions, each rule's fires
@@ -210,6 +221,8 @@ fn main() -> anyhow::Result<()> {
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
         Command::Plugin { command } => plugin_command::run(command),
         Command::Shadow { command } => shadow_command::run(command),
+        Command::Bank { command } => bank_command::run(command),
+        Command::Reports(args) => report_command::run(args),
         Command::Backtest(args) => backtest_command::run(args),
     }
 }

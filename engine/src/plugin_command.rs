@@ -155,13 +155,14 @@ pub enum ModeArg {
 }
 
 /// Adds the bearer token to every call.
-type AddToken =
+pub type AddToken =
     Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
 
-type Admin = AdminClient<InterceptedService<Channel, AddToken>>;
+pub type Admin = AdminClient<InterceptedService<Channel, AddToken>>;
 
 impl AdminArgs {
-    async fn connect(&self) -> anyhow::Result<Admin> {
+    /// A client of the control plane that presents the token.
+    pub async fn connect(&self) -> anyhow::Result<Admin> {
         let channel = Channel::from_shared(self.admin.clone())
             .with_context(|| format!("--admin {}: not a URL", self.admin))?
             .connect()

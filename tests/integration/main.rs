@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area of the engine.
 
 mod backtest;
+mod banks;
 mod common;
 mod example_rules;
 mod ground_truth;
