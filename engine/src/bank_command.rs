@@ -2,7 +2,7 @@
 //! control plane (`list`, `replace`, `add`, `remove`, `delete`), from bank
 //! files in the format `[[banks]]` loads at start.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -190,7 +190,7 @@ async fn run_remote(command: BankCommand) -> anyhow::Result<()> {
 }
 
 /// A bank file's entries as the wire carries them.
-fn read_entries(file: &PathBuf) -> anyhow::Result<Vec<v1::BankEntry>> {
+fn read_entries(file: &Path) -> anyhow::Result<Vec<v1::BankEntry>> {
     let entries = read_bank_file(file, now_ms())
         .with_context(|| format!("reading bank file {}", file.display()))?;
     Ok(entries.iter().map(entry_to_proto).collect())

@@ -316,6 +316,15 @@ async fn banks_change_live_and_decisions_carry_the_evidence() {
     assert_eq!(counts, [(BANK.to_string(), 3), (ALLOW_LIST.to_string(), 1)]);
 }
 
+/// What was tried, what came back, the code and a part of the message
+/// expected.
+type RefusalCase = (
+    &'static str,
+    Result<tonic::Response<v1::BankStatus>, tonic::Status>,
+    Code,
+    &'static str,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_bank_changes_are_refused_precisely_and_change_nothing() {
     let engine = engine_without_banks().await;
@@ -350,12 +359,7 @@ async fn bad_bank_changes_are_refused_precisely_and_change_nothing() {
         }),
         ..entry("y", hash(6))
     };
-    let cases: Vec<(
-        &str,
-        Result<tonic::Response<v1::BankStatus>, tonic::Status>,
-        Code,
-        &str,
-    )> = vec![
+    let cases: Vec<RefusalCase> = vec![
         (
             "an id already in the bank",
             admin
