@@ -11,6 +11,8 @@
 //!   subscribe to its kind.
 //! * [`event`], [`verdict`], [`manifest`]: the engine's own types for what
 //!   goes into and comes out of a rule.
+//! * [`media`]: PDQ hashes of untrusted image bytes (profile photos, group
+//!   icons), decoded within limits, for matching against hash banks.
 //! * [`state`]: behaviour state (counters, labels, hash banks) by event time.
 //! * [`policy`], [`combine`], [`decision`], [`pipeline`]: from verdicts to
 //!   one explained decision per event, with idempotency and shadow rules.
@@ -37,6 +39,7 @@ pub mod fixtures;
 pub mod ground_truth;
 pub mod idempotency;
 pub mod manifest;
+pub mod media;
 pub mod overturn;
 pub mod pipeline;
 pub mod policy;
