@@ -11,6 +11,8 @@
 //!   subscribe to its kind.
 //! * [`event`], [`verdict`], [`manifest`]: the engine's own types for what
 //!   goes into and comes out of a rule.
+//! * [`media`]: PDQ hashes of untrusted image bytes (profile photos, group
+//!   icons), decoded within limits, for matching against hash banks.
 //! * [`state`]: behaviour state (counters, labels) by event time.
 //! * [`banks`]: hash banks of known material and allow-lists, with an exact
 //!   Hamming-distance index, changed live.
@@ -43,6 +45,7 @@ pub mod fixtures;
 pub mod ground_truth;
 pub mod idempotency;
 pub mod manifest;
+pub mod media;
 pub mod overturn;
 pub mod pipeline;
 pub mod policy;
