@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::banks::file::BankSpec;
+use crate::media::ImageLimits;
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
 use crate::registry::SignaturePolicy;
 use crate::server::ServerOptions;
@@ -156,6 +157,12 @@ pub struct Limits {
     /// Batches of one stream evaluated at once; 1 evaluates each stream's
     /// events strictly in order.
     pub stream_batches_in_flight: usize,
+    /// Largest image an event may carry, in bytes.
+    pub max_image_bytes: usize,
+    /// Longest side of such an image, in pixels.
+    pub max_image_side: u32,
+    /// Most pixels of such an image.
+    pub max_image_pixels: u64,
 }
 
 impl Default for Limits {
@@ -169,6 +176,9 @@ impl Default for Limits {
             shutdown_grace_seconds: server.shutdown_grace.as_secs(),
             stream_batch_events: server.stream_batch,
             stream_batches_in_flight: server.stream_batches_in_flight,
+            max_image_bytes: server.image_limits.max_bytes,
+            max_image_side: server.image_limits.max_width,
+            max_image_pixels: server.image_limits.max_pixels,
         }
     }
 }
@@ -426,6 +436,13 @@ impl ServeConfig {
             stream_batch: self.limits.stream_batch_events,
             stream_batches_in_flight: self.limits.stream_batches_in_flight,
             sweep_interval: Some(Duration::from_secs(self.state.sweep_interval_seconds)),
+            image_limits: ImageLimits {
+                max_bytes: self.limits.max_image_bytes,
+                max_width: self.limits.max_image_side,
+                max_height: self.limits.max_image_side,
+                max_pixels: self.limits.max_image_pixels,
+                ..defaults.image_limits
+            },
         }
     }
 

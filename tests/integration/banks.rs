@@ -593,3 +593,99 @@ async fn evaluation_goes_on_while_a_large_bank_is_replaced() {
     let after = decide(&engine, media("final", "u2", None, banked, T0 - 1)).await;
     assert_eq!(evidence(&after)[0].matches[0].entry_id, "new");
 }
+
+/// A picture drawn for the engine's own tests, and its PDQ hash by Meta's
+/// implementation (see `engine/src/media/tests.rs`).
+const SHAPES_PNG: &[u8] = include_bytes!("../../engine/src/media/testdata/shapes-320x200.png");
+const SHAPES_PDQ: &str = "72660e2f3399cce6331628e3d19926e783183ee64e993327cc98b3563366cd99";
+
+fn photo_with_image(id: &str, image: &[u8], extra: Option<(&str, Value)>) -> v1::Event {
+    let mut event = Event::new(id, "media.profile_photo", T0, Entity::account("uploader"))
+        .with("image", Value::Bytes(image.to_vec()));
+    if let Some((name, value)) = extra {
+        event = event.with(name, value);
+    }
+    wire(&event)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_sent_in_an_event_is_hashed_matched_and_dropped() {
+    use sha2::Digest;
+    let engine = engine_without_banks().await;
+    let mut admin = engine.admin().await;
+    let mut banked = [0u8; 32];
+    hex::decode_to_slice(SHAPES_PDQ, &mut banked).unwrap();
+    replace(
+        &mut admin,
+        settings(BANK, v1::BankKind::Match, &[], 0),
+        vec![entry("shapes", banked)],
+        1,
+    )
+    .await
+    .unwrap();
+
+    let decision = decide(&engine, photo_with_image("img-1", SHAPES_PNG, None)).await;
+    assert_eq!(severity(&decision), v1::Severity::Block);
+    let [found] = &evidence(&decision)[..] else {
+        panic!("one lookup: {:?}", evidence(&decision));
+    };
+    assert_eq!(found.matches[0].entry_id, "shapes");
+    assert!(found.matches[0].distance <= 4, "{:?}", found.matches[0]);
+
+    // The event as decided holds the hashes, never the bytes.
+    let event = decision.event.clone().unwrap();
+    let names: Vec<&str> = event.attributes.keys().map(String::as_str).collect();
+    assert!(!names.contains(&"image"), "{names:?}");
+    for name in [
+        "pdq_hash",
+        "pdq_quality",
+        "image_sha256",
+        "image_md5",
+        "image_width",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let sha256 = hex::encode(sha2::Sha256::digest(SHAPES_PNG));
+    let mut client = engine.server.client().await;
+    let reports = client
+        .export_reports(v1::ExportReportsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .reports;
+    let media = reports[0].media.clone().unwrap();
+    assert_eq!(media.image_sha256, sha256);
+    assert_eq!(media.image_md5.len(), 32);
+    assert_eq!(media.pdq_hash, found.query_hash);
+    assert!(media.pdq_quality > 49, "{}", media.pdq_quality);
+
+    // Bytes that are not an image, and an image beside a hash, are refused.
+    for (event, message) in [
+        (
+            photo_with_image("img-2", b"\x00\x01\x02\x03 not an image", None),
+            "event.attributes.image: image bytes are not a JPEG, PNG, GIF or WebP",
+        ),
+        (
+            photo_with_image(
+                "img-3",
+                SHAPES_PNG,
+                Some(("pdq_hash", Value::Bytes(banked.to_vec()))),
+            ),
+            "event.attributes.pdq_hash: is computed from `image`",
+        ),
+        (
+            photo_with_image("img-4", &SHAPES_PNG[..40], None),
+            "event.attributes.image: PNG data is corrupt",
+        ),
+    ] {
+        let status = client
+            .evaluate(v1::EvaluateRequest {
+                event: Some(event),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+        assert!(status.message().contains(message), "{}", status.message());
+    }
+}

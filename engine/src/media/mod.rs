@@ -17,12 +17,16 @@
 //!
 //! * [`decode`]: bytes to pixels, within limits.
 //! * [`pdq`]: pixels to a PDQ hash.
+//! * [`attached`]: an image sent inside an event, hashed at intake and
+//!   dropped.
 
+pub mod attached;
 pub mod decode;
 pub mod pdq;
 
+pub use attached::{AttachedImageError, hash_attached_image};
 pub use decode::{DecodedImage, ImageKind, ImageLimits, MediaError, decode, sniff_kind};
-pub use pdq::{LOW_QUALITY, PdqHash, PdqHasher, hamming_distance, pdq_from_luma};
+pub use pdq::{LOW_QUALITY, PdqHash, PdqHasher, pdq_from_luma};
 
 /// The PDQ hash of an image given as its encoded bytes, decoded within
 /// `limits`.

@@ -66,7 +66,7 @@ impl PdqHash {
 
     /// Hamming distance in bits between the two hashes (quality aside).
     pub fn distance(&self, other: &PdqHash) -> u32 {
-        hamming_distance(&self.hash, &other.hash)
+        crate::banks::hamming(&self.hash, &other.hash)
     }
 }
 
@@ -75,11 +75,6 @@ impl fmt::Display for PdqHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex::encode(self.hash))
     }
-}
-
-/// The number of bits in which two hashes differ.
-pub fn hamming_distance(a: &[u8; HASH_BYTES], b: &[u8; HASH_BYTES]) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
 /// The PDQ hash of a `width` x `height` luminance image in row-major order

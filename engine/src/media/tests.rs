@@ -50,7 +50,7 @@ fn reference() -> [u8; 32] {
 #[test]
 fn matches_the_reference_implementation() {
     let ours = hash_image(SHAPES, &limits()).unwrap();
-    let distance = hamming_distance(&ours.hash, &reference());
+    let distance = crate::banks::hamming(&ours.hash, &reference());
     assert!(distance <= 4, "{distance} bits from the reference: {ours}");
     assert!(
         ours.quality.abs_diff(SHAPES_REFERENCE_QUALITY) <= 2,

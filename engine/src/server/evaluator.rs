@@ -11,6 +11,7 @@ use tonic::Status;
 
 use crate::api::{self, FieldError, v1};
 use crate::decision_log::DecisionLog;
+use crate::media::{ImageLimits, hash_attached_image};
 use crate::pipeline::{Evaluation, Pipeline};
 
 /// One event's result: its evaluation, or why it was not evaluated.
@@ -22,15 +23,23 @@ pub struct Evaluator {
     pipeline: Arc<Pipeline>,
     log: Arc<DecisionLog>,
     permits: Arc<Semaphore>,
+    /// What an image sent inside an event may cost to decode.
+    image_limits: Arc<ImageLimits>,
 }
 
 impl Evaluator {
     /// An evaluator running at most `workers` batches at once.
-    pub fn new(pipeline: Arc<Pipeline>, log: Arc<DecisionLog>, workers: usize) -> Self {
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        log: Arc<DecisionLog>,
+        workers: usize,
+        image_limits: ImageLimits,
+    ) -> Self {
         Evaluator {
             pipeline,
             log,
             permits: Arc::new(Semaphore::new(workers.max(1))),
+            image_limits: Arc::new(image_limits),
         }
     }
 
@@ -99,7 +108,13 @@ impl Evaluator {
             field: "event".into(),
             message: "is missing".into(),
         })?;
-        let event = api::event_from_proto(event, "event")?;
+        let mut event = api::event_from_proto(event, "event")?;
+        // Decoding an image is the costliest check of an event, so it runs
+        // here on the evaluation thread, never on an async worker.
+        hash_attached_image(&mut event, &self.image_limits).map_err(|e| FieldError {
+            field: format!("event.attributes.{}", e.attribute),
+            message: e.message,
+        })?;
         self.pipeline
             .evaluate(event)
             .map_err(|e| api::prefix_field(e, "event"))

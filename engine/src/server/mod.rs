@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, v1};
 use crate::decision_log::DecisionLog;
+use crate::media::ImageLimits;
 use crate::overturn::OverturnLog;
 use crate::pipeline::Pipeline;
 
@@ -49,6 +50,8 @@ pub struct ServerOptions {
     /// How often a background task reclaims aged-out state (`None`: the
     /// pipeline's own inline sweeps only).
     pub sweep_interval: Option<Duration>,
+    /// What an image sent inside an event may cost to decode.
+    pub image_limits: ImageLimits,
 }
 
 impl Default for ServerOptions {
@@ -62,6 +65,7 @@ impl Default for ServerOptions {
             stream_batches_in_flight: 4,
             shutdown_grace: Duration::from_secs(30),
             sweep_interval: Some(Duration::from_secs(2)),
+            image_limits: ImageLimits::default(),
         }
     }
 }
@@ -152,7 +156,12 @@ pub async fn serve(
         // keep as many as the log keeps decisions.
         overturns: Arc::new(OverturnLog::new(log.capacity())),
         pipeline: pipeline.clone(),
-        evaluator: Evaluator::new(pipeline, log.clone(), options.workers),
+        evaluator: Evaluator::new(
+            pipeline,
+            log.clone(),
+            options.workers,
+            options.image_limits.clone(),
+        ),
         log,
         options: options.clone(),
         stopping,
