@@ -267,7 +267,7 @@ fn make_queries(
         .map(|h| (Kind::Needle, *h))
         .collect();
     while queries.len() < total {
-        let query = if queries.len() % 2 == 0 && !bank.is_empty() {
+        let query = if queries.len().is_multiple_of(2) && !bank.is_empty() {
             let original = bank[rng.random_range(0..bank.len())];
             (
                 Kind::NearCopy,
