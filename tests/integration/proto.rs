@@ -36,6 +36,7 @@ fn the_api_compiles_and_has_its_service_and_event() {
             ("WatchDecisions", false, true),
             ("SubmitLabels", false, false),
             ("WatchOverturns", false, true),
+            ("ExportReports", false, false),
         ]
     );
 

@@ -11,7 +11,7 @@ use crate::ground_truth::LabelSource;
 use crate::overturn::Overturn;
 use crate::policy::Mode;
 use crate::shadow_report::ShadowReport;
-use crate::verdict::{Action, Severity};
+use crate::verdict::{Action, Reason, Severity};
 
 /// A decision as the API returns it, with its place in the decision log
 /// (0 when it is not logged).
@@ -170,14 +170,7 @@ fn report_to_proto(report: &RuleReport) -> v1::RuleReport {
         veto: report.veto,
         severity: severity_to_proto(report.severity).into(),
         score: report.score,
-        reasons: report
-            .reasons
-            .iter()
-            .map(|r| v1::Reason {
-                code: r.code.clone(),
-                explanation: r.explanation.clone(),
-            })
-            .collect(),
+        reasons: report.reasons.iter().map(reason_to_proto).collect(),
         actions: report.actions.iter().map(enforcement_to_proto).collect(),
         fuel_used: report.fuel_used,
         elapsed_us: report.elapsed_us,
@@ -189,6 +182,13 @@ fn report_to_proto(report: &RuleReport) -> v1::RuleReport {
         skipped: report.skipped,
         candidate: report.candidate,
         evidence: report.evidence.iter().map(evidence_to_proto).collect(),
+    }
+}
+
+fn reason_to_proto(reason: &Reason) -> v1::Reason {
+    v1::Reason {
+        code: reason.code.clone(),
+        explanation: reason.explanation.clone(),
     }
 }
 
@@ -244,14 +244,7 @@ pub fn clearinghouse_report_to_proto(report: &ClearinghouseReport) -> v1::Cleari
                 version: rule.version.clone(),
                 sha256: rule.sha256.clone(),
                 severity: severity_to_proto(rule.severity).into(),
-                reasons: rule
-                    .reasons
-                    .iter()
-                    .map(|r| v1::Reason {
-                        code: r.code.clone(),
-                        explanation: r.explanation.clone(),
-                    })
-                    .collect(),
+                reasons: rule.reasons.iter().map(reason_to_proto).collect(),
                 evidence: rule.evidence.iter().map(evidence_to_proto).collect(),
             })
             .collect(),

@@ -138,10 +138,12 @@ impl HashIndex {
     }
 
     /// Every position in the buckets the plan visits, with the chunk whose
-    /// table led to it.
+    /// table led to it. The buckets' bounds are all read first and their
+    /// contents after, for the same reason candidates are touched first:
+    /// independent misses overlap, a miss that waits for another does not.
     fn candidates(&self, query_chunks: &[u16; CHUNKS], plan: &Plan) -> Vec<(u32, u8)> {
         let drop_bits = CHUNK_BITS - self.key_bits;
-        let mut candidates = Vec::with_capacity(1024);
+        let mut buckets: Vec<(u32, u32, u8)> = Vec::with_capacity(CHUNKS * 17);
         for (c, table) in self.tables.iter().enumerate() {
             let Some(threshold) = plan.thresholds[c] else {
                 continue;
@@ -149,15 +151,19 @@ impl HashIndex {
             let key = u32::from(query_chunks[c]) >> drop_bits;
             for_each_mask(self.key_bits, threshold, |mask| {
                 let bucket = (key ^ mask) as usize;
-                let start = table.offsets[bucket] as usize * 3;
-                let end = table.offsets[bucket + 1] as usize * 3;
-                candidates.extend(table.positions[start..end].chunks_exact(3).map(|bytes| {
-                    (
-                        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], 0]),
-                        c as u8,
-                    )
-                }));
+                buckets.push((table.offsets[bucket], table.offsets[bucket + 1], c as u8));
             });
+        }
+        let total: usize = buckets.iter().map(|&(s, e, _)| (e - s) as usize).sum();
+        let mut candidates = Vec::with_capacity(total);
+        for (start, end, c) in buckets {
+            let positions = &self.tables[usize::from(c)].positions;
+            let bytes = &positions[start as usize * 3..end as usize * 3];
+            candidates.extend(
+                bytes
+                    .chunks_exact(3)
+                    .map(|b| (u32::from_le_bytes([b[0], b[1], b[2], 0]), c)),
+            );
         }
         candidates
     }
