@@ -327,6 +327,9 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, MediaE
     let kind = sniff_kind(bytes)?;
     catching_panics(kind, || {
         check_header(kind, bytes, limits)?;
+        if kind == ImageKind::Jpeg {
+            check_jpeg_complete(bytes)?;
+        }
         decode_pixels(kind, bytes, limits)
     })
 }
@@ -445,6 +448,58 @@ fn check_header(kind: ImageKind, bytes: &[u8], limits: &ImageLimits) -> Result<(
     Ok(())
 }
 
+/// Refuse a JPEG whose data stops before its end-of-image marker.
+///
+/// The JPEG decoder is lenient: it paints whatever a truncated file lacks
+/// grey and reports success. A picture cut short hashes far from the whole
+/// one, and the reference hashers' decoder refuses such a file, so it is
+/// refused here too. The walk skips the header segments by their lengths
+/// (an Exif thumbnail holds an end marker of its own) to the first scan;
+/// inside entropy-coded data a 0xFF byte is always escaped, so the first
+/// `FF D9` after that is the real end.
+fn check_jpeg_complete(bytes: &[u8]) -> Result<(), MediaError> {
+    let truncated = |message: &str| MediaError::Corrupt {
+        kind: ImageKind::Jpeg,
+        message: message.to_string(),
+    };
+    let mut at = 2; // past the start-of-image marker
+    loop {
+        // Markers may be preceded by any number of 0xFF fill bytes.
+        while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let marker = match bytes.get(at..at + 2) {
+            Some([0xFF, marker]) => *marker,
+            Some(_) => return Err(truncated("expected a marker between header segments")),
+            None => return Err(truncated("the data ends inside its headers (truncated)")),
+        };
+        at += 2;
+        // Markers that stand alone, without a length.
+        if matches!(marker, 0x01 | 0xD0..=0xD8) {
+            continue;
+        }
+        if marker == 0xD9 {
+            return Err(truncated("the image ends before any scan data"));
+        }
+        let length = match bytes.get(at..at + 2) {
+            Some([high, low]) => usize::from(u16::from_be_bytes([*high, *low])),
+            _ => return Err(truncated("the data ends inside its headers (truncated)")),
+        };
+        at += length;
+        if marker == 0xDA {
+            break;
+        }
+    }
+    let scans = bytes.get(at..).unwrap_or_default();
+    if scans.windows(2).any(|pair| pair == [0xFF, 0xD9]) {
+        Ok(())
+    } else {
+        Err(truncated(
+            "the data ends before the end-of-image marker (truncated)",
+        ))
+    }
+}
+
 /// Decode the pixels, the decoder enforcing the same limits itself.
 fn decode_pixels(
     kind: ImageKind,
@@ -517,4 +572,315 @@ fn catching_panics<T>(
             .unwrap_or_else(|| "a panic with no message".to_string());
         Err(MediaError::DecoderPanicked { kind, message })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use image::DynamicImage;
+
+    use super::*;
+    use crate::media::test_images::{jpeg, photo, png, png_chunk, png_claiming};
+
+    fn decode_default(bytes: &[u8]) -> Result<DecodedImage, MediaError> {
+        decode(bytes, &ImageLimits::default())
+    }
+
+    fn small_png() -> Vec<u8> {
+        png(&DynamicImage::ImageRgb8(photo(64, 48, 1)))
+    }
+
+    #[test]
+    fn empty_bytes_are_refused() {
+        assert_eq!(decode_default(&[]).err(), Some(MediaError::Empty));
+    }
+
+    #[test]
+    fn bytes_over_the_limit_are_refused_unread() {
+        let bytes = small_png();
+        let limits = ImageLimits {
+            max_bytes: bytes.len() - 1,
+            ..ImageLimits::default()
+        };
+        let error = decode(&bytes, &limits).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "image is {} bytes; the limit is {} bytes",
+                bytes.len(),
+                bytes.len() - 1
+            )
+        );
+        assert!(
+            decode(
+                &bytes,
+                &ImageLimits {
+                    max_bytes: bytes.len(),
+                    ..limits
+                }
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_unknown_format_named_by_its_first_bytes() {
+        let error = decode_default(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "image bytes are not a JPEG, PNG, GIF or WebP (first bytes 00 01 02 03 04 05 06 07)"
+        );
+        assert_eq!(
+            decode_default(b"<svg").err().unwrap().to_string(),
+            "image bytes are not a JPEG, PNG, GIF or WebP (first bytes 3c 73 76 67)"
+        );
+    }
+
+    #[test]
+    fn recognised_formats_that_are_not_accepted_are_refused_by_name() {
+        for (bytes, format) in [
+            (&b"BM\x36\x00\x00\x00\x00\x00"[..], "BMP"),
+            (b"II*\x00\x08\x00\x00\x00", "TIFF"),
+            (b"MM\x00*\x00\x00\x00\x08", "TIFF"),
+            (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", "HEIF/HEIC"),
+            (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00", "AVIF"),
+            (b"\xff\x0a\xfa\x7f", "JPEG XL"),
+        ] {
+            let error = decode_default(bytes).err().unwrap();
+            assert_eq!(error, MediaError::UnsupportedFormat { format });
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "image is a {format}, which is not accepted (only JPEG, PNG, GIF and WebP are)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn format_comes_from_magic_bytes() {
+        assert_eq!(sniff_kind(&small_png()), Ok(ImageKind::Png));
+        assert_eq!(
+            sniff_kind(&jpeg(&photo(16, 16, 1), 80)),
+            Ok(ImageKind::Jpeg)
+        );
+        assert_eq!(sniff_kind(b"GIF89a\x01\x00"), Ok(ImageKind::Gif));
+        assert_eq!(
+            sniff_kind(b"RIFF\x10\x00\x00\x00WEBPVP8 "),
+            Ok(ImageKind::WebP)
+        );
+        // A RIFF that is not WebP (a WAV file) is not an image.
+        assert!(matches!(
+            sniff_kind(b"RIFF\x10\x00\x00\x00WAVEfmt "),
+            Err(MediaError::UnknownFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn a_header_claiming_huge_sides_is_refused_before_decoding() {
+        // The file is a few dozen bytes; decoding it would need 30 GB. It
+        // is refused from the header, not by the decoder's own limits.
+        let bytes = png_claiming(100_000, 100_000);
+        assert!(bytes.len() < 100);
+        let error = decode_default(&bytes).err().unwrap();
+        assert_eq!(
+            error,
+            MediaError::TooLarge {
+                width: 100_000,
+                height: 100_000,
+                max_width: 8192,
+                max_height: 8192,
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "image is 100000x100000 pixels; the limit is 8192x8192"
+        );
+        // One side over is enough.
+        assert!(matches!(
+            decode_default(&png_claiming(10, 9000)),
+            Err(MediaError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn too_many_pixels_within_the_side_limits_are_refused() {
+        let error = decode_default(&png_claiming(8000, 8000)).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "image is 8000x8000 = 64000000 pixels; the limit is 40000000 pixels"
+        );
+    }
+
+    #[test]
+    fn pixels_that_would_not_fit_in_memory_are_refused() {
+        let limits = ImageLimits {
+            max_alloc_bytes: 1_000_000,
+            ..ImageLimits::default()
+        };
+        let error = decode(&png_claiming(1000, 1000), &limits).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "decoding this 1000x1000 PNG needs 3000000 bytes; the limit is 1000000 bytes"
+        );
+    }
+
+    #[test]
+    fn the_decoder_enforces_the_limits_itself() {
+        // Past the header check (as if it had been bypassed), the decoder
+        // still refuses an image over the limits it is handed.
+        let bytes = small_png();
+        let limits = ImageLimits {
+            max_width: 32,
+            ..ImageLimits::default()
+        };
+        assert!(matches!(
+            decode_pixels(ImageKind::Png, &bytes, &limits),
+            Err(MediaError::DecoderLimit {
+                kind: ImageKind::Png,
+                ..
+            })
+        ));
+        let limits = ImageLimits {
+            max_alloc_bytes: 1000,
+            ..ImageLimits::default()
+        };
+        assert!(matches!(
+            decode_pixels(ImageKind::Png, &bytes, &limits),
+            Err(MediaError::DecoderLimit { .. })
+        ));
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_corrupt() {
+        let bytes = jpeg(&photo(256, 256, 2), 85);
+        assert!(decode_default(&bytes).is_ok());
+        for cut in [bytes.len() - 2, bytes.len() / 2, 300, 40, 3] {
+            let error = decode_default(&bytes[..cut]).err();
+            assert!(
+                matches!(
+                    error,
+                    Some(MediaError::Corrupt {
+                        kind: ImageKind::Jpeg,
+                        ..
+                    })
+                ),
+                "cut at {cut}: {error:?}"
+            );
+        }
+        let message = decode_default(&bytes[..bytes.len() / 2])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            message,
+            "JPEG data is corrupt: the data ends before the end-of-image marker (truncated)"
+        );
+    }
+
+    #[test]
+    fn a_jpeg_with_trailing_bytes_still_decodes() {
+        let mut bytes = jpeg(&photo(64, 64, 3), 85);
+        bytes.extend_from_slice(b"trailing data some cameras append");
+        assert!(decode_default(&bytes).is_ok());
+    }
+
+    #[test]
+    fn a_truncated_or_damaged_png_is_corrupt() {
+        let bytes = small_png();
+        for cut in [bytes.len() / 2, 40] {
+            let error = decode_default(&bytes[..cut]).err();
+            assert!(
+                matches!(
+                    error,
+                    Some(MediaError::Corrupt {
+                        kind: ImageKind::Png,
+                        ..
+                    })
+                ),
+                "cut at {cut}: {error:?}"
+            );
+        }
+        // A data chunk with a valid checksum over data that is not zlib.
+        let mut damaged = bytes[..33].to_vec();
+        damaged.extend(png_chunk(b"IDAT", &[0xDE; 64]));
+        damaged.extend(png_chunk(b"IEND", &[]));
+        let error = decode_default(&damaged).err().unwrap();
+        assert!(
+            error.to_string().starts_with("PNG data is corrupt: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_header_with_no_pixels_is_refused() {
+        let error = decode_default(&png_claiming(0, 10)).err();
+        assert!(
+            matches!(
+                error,
+                Some(MediaError::NoPixels { .. } | MediaError::Corrupt { .. })
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_decoder_panic_becomes_an_error() {
+        let result: Result<(), MediaError> = catching_panics(ImageKind::Gif, || {
+            panic!("index out of bounds in a decoder")
+        });
+        assert_eq!(
+            result.err().unwrap().to_string(),
+            "GIF decoder failed internally (panicked): index out of bounds in a decoder"
+        );
+        let result: Result<(), MediaError> =
+            catching_panics(ImageKind::Png, || std::panic::panic_any(42u8));
+        assert!(matches!(result, Err(MediaError::DecoderPanicked { .. })));
+    }
+
+    #[test]
+    fn luma_follows_pdq_weights_and_ignores_alpha() {
+        let mut rgba = image::RgbaImage::new(3, 1);
+        rgba.put_pixel(0, 0, image::Rgba([255, 0, 0, 255]));
+        rgba.put_pixel(1, 0, image::Rgba([0, 255, 0, 0]));
+        rgba.put_pixel(2, 0, image::Rgba([10, 20, 200, 7]));
+        let image = decode_default(&png(&DynamicImage::ImageRgba8(rgba))).unwrap();
+        let luma = image.to_luma();
+        let expected = [
+            0.299 * 255.0,
+            0.587 * 255.0,
+            0.299 * 10.0 + 0.587 * 20.0 + 0.114 * 200.0,
+        ];
+        for (got, want) in luma.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-3, "{got} against {want}");
+        }
+
+        let grey = image::GrayImage::from_raw(4, 1, vec![0, 17, 128, 255]).unwrap();
+        let image = decode_default(&png(&DynamicImage::ImageLuma8(grey))).unwrap();
+        assert_eq!(image.kind(), ImageKind::Png);
+        assert_eq!(image.to_luma(), vec![0.0, 17.0, 128.0, 255.0]);
+    }
+
+    #[test]
+    fn sixteen_bit_pngs_are_read_at_eight_bits() {
+        let deep =
+            image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![0u16, 65535]).unwrap();
+        let image = decode_default(&png(&DynamicImage::ImageLuma16(deep))).unwrap();
+        assert_eq!(image.to_luma(), vec![0.0, 255.0]);
+    }
+
+    #[test]
+    fn only_wanted_rows_are_converted() {
+        let image = decode_default(&small_png()).unwrap();
+        let mut seen = Vec::new();
+        image.luma_rows(
+            |y| y % 10 == 0,
+            |y, row| {
+                assert_eq!(row.len(), 64);
+                seen.push(y);
+            },
+        );
+        assert_eq!(seen, vec![0, 10, 20, 30, 40]);
+    }
 }

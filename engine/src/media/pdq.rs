@@ -376,3 +376,297 @@ fn bits_above_median(coefficients: &[[f64; FREQUENCIES]; FREQUENCIES]) -> [u8; H
     }
     hash
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::test_images::{Rng, photo};
+
+    /// A picture's luminance as PDQ defines it.
+    fn luma_of(width: u32, height: u32, seed: u64) -> Vec<f32> {
+        photo(width, height, seed)
+            .pixels()
+            .map(|p| {
+                0.299 * f32::from(p.0[0]) + 0.587 * f32::from(p.0[1]) + 0.114 * f32::from(p.0[2])
+            })
+            .collect()
+    }
+
+    /// The algorithm as the reference spells it out, written for clarity
+    /// rather than speed: whole-image box filters by running sums in the
+    /// four phases the reference uses, decimation, a DCT by definition, and
+    /// a median from a sorted copy.
+    mod direct {
+        use super::super::{BLOCK, FREQUENCIES};
+
+        /// One line through a box of `window`: first accumulate, then write
+        /// as the window grows, then slide it, then write as it shrinks.
+        fn box_line(input: &[f32], window: usize) -> Vec<f32> {
+            let half = (window + 2) / 2;
+            let mut output = Vec::with_capacity(input.len());
+            let (mut sum, mut count, mut left) = (0.0f32, 0usize, 0usize);
+            for &value in &input[..half - 1] {
+                sum += value;
+                count += 1;
+            }
+            for &value in &input[half - 1..window] {
+                sum += value;
+                count += 1;
+                output.push(sum / count as f32);
+            }
+            for &value in &input[window..] {
+                sum += value - input[left];
+                left += 1;
+                output.push(sum / count as f32);
+            }
+            while output.len() < input.len() {
+                sum -= input[left];
+                left += 1;
+                count -= 1;
+                output.push(sum / count as f32);
+            }
+            output
+        }
+
+        fn transpose(pixels: &[f32], width: usize, height: usize) -> Vec<f32> {
+            let mut out = vec![0.0; pixels.len()];
+            for y in 0..height {
+                for x in 0..width {
+                    out[x * height + y] = pixels[y * width + x];
+                }
+            }
+            out
+        }
+
+        fn box_rows(pixels: &[f32], width: usize, window: usize) -> Vec<f32> {
+            pixels
+                .chunks(width)
+                .flat_map(|row| box_line(row, window))
+                .collect()
+        }
+
+        pub fn hash(luma: &[f32], width: usize, height: usize) -> ([u8; 32], u8) {
+            let across = width.div_ceil(128);
+            let down = height.div_ceil(128);
+            let mut pixels = luma.to_vec();
+            for _ in 0..2 {
+                pixels = box_rows(&pixels, width, across);
+                let columns = box_rows(&transpose(&pixels, width, height), height, down);
+                pixels = transpose(&columns, height, width);
+            }
+            let mut block = [[0.0f32; BLOCK]; BLOCK];
+            for (i, row) in block.iter_mut().enumerate() {
+                let y = ((i as f64 + 0.5) * height as f64 / 64.0) as usize;
+                for (j, cell) in row.iter_mut().enumerate() {
+                    let x = ((j as f64 + 0.5) * width as f64 / 64.0) as usize;
+                    *cell = pixels[y * width + x];
+                }
+            }
+            let mut gradients = 0;
+            for i in 0..BLOCK {
+                for j in 0..BLOCK {
+                    if i + 1 < BLOCK {
+                        gradients +=
+                            (((block[i][j] - block[i + 1][j]) * 100.0 / 255.0) as i32).abs();
+                    }
+                    if j + 1 < BLOCK {
+                        gradients +=
+                            (((block[i][j] - block[i][j + 1]) * 100.0 / 255.0) as i32).abs();
+                    }
+                }
+            }
+            let quality = (gradients / 90).min(100) as u8;
+            let basis = |u: usize, x: usize| {
+                (2.0f64 / 64.0).sqrt()
+                    * (std::f64::consts::PI * (u + 1) as f64 * (2 * x + 1) as f64 / 128.0).cos()
+            };
+            let mut coefficients = Vec::with_capacity(256);
+            for u in 0..FREQUENCIES {
+                for v in 0..FREQUENCIES {
+                    let mut sum = 0.0;
+                    for (y, row) in block.iter().enumerate() {
+                        for (x, value) in row.iter().enumerate() {
+                            sum += basis(u, y) * basis(v, x) * f64::from(*value);
+                        }
+                    }
+                    coefficients.push(sum);
+                }
+            }
+            let mut sorted = coefficients.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[127];
+            let mut hash = [0u8; 32];
+            for (bit, value) in coefficients.iter().enumerate() {
+                if *value > median {
+                    hash[31 - bit / 8] |= 1 << (bit % 8);
+                }
+            }
+            (hash, quality)
+        }
+    }
+
+    #[test]
+    fn matches_the_algorithm_written_out_directly() {
+        // Sides below 128 (no blur), just over (windows of 2), odd and even
+        // windows, tall and wide, and exactly 64.
+        for (seed, (width, height)) in [
+            (37, 23),
+            (64, 64),
+            (100, 129),
+            (130, 257),
+            (320, 200),
+            (1000, 70),
+            (333, 555),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let luma = luma_of(width, height, seed as u64);
+            let ours = pdq_from_luma(&luma, width as usize, height as usize).unwrap();
+            let (hash, quality) = direct::hash(&luma, width as usize, height as usize);
+            let distance = crate::banks::hamming(&ours.hash, &hash);
+            assert!(distance <= 2, "{width}x{height}: {distance} bits apart");
+            assert!(
+                ours.quality.abs_diff(quality) <= 1,
+                "{width}x{height}: quality {} against {quality}",
+                ours.quality
+            );
+        }
+    }
+
+    #[test]
+    fn a_picture_sets_half_the_bits() {
+        let luma = luma_of(300, 200, 7);
+        let hash = pdq_from_luma(&luma, 300, 200).unwrap();
+        let ones: u32 = hash.hash.iter().map(|b| b.count_ones()).sum();
+        assert_eq!(ones, 128);
+        assert!(hash.is_matchable(), "quality {}", hash.quality);
+    }
+
+    #[test]
+    fn flat_and_near_flat_pictures_are_not_matchable() {
+        let flat = pdq_from_luma(&[128.0; 200 * 150], 200, 150).unwrap();
+        assert_eq!(flat.quality, 0);
+        assert!(!flat.is_matchable());
+        let mut rng = Rng::new(9);
+        let faint: Vec<f32> = (0..200 * 150)
+            .map(|_| 128.0 + (rng.unit() - 0.5) * 6.0)
+            .collect();
+        let faint = pdq_from_luma(&faint, 200, 150).unwrap();
+        assert!(faint.quality <= LOW_QUALITY, "quality {}", faint.quality);
+        // A smooth ramp has structure only at the lowest frequency.
+        let ramp: Vec<f32> = (0..200 * 150).map(|i| (i % 200) as f32 * 0.1).collect();
+        let ramp = pdq_from_luma(&ramp, 200, 150).unwrap();
+        assert!(ramp.quality <= LOW_QUALITY, "quality {}", ramp.quality);
+    }
+
+    #[test]
+    fn sides_below_five_give_the_empty_hash() {
+        for (width, height) in [(4, 100), (100, 4), (1, 1)] {
+            let hash = pdq_from_luma(&vec![50.0; width * height], width, height).unwrap();
+            assert_eq!(
+                hash,
+                PdqHash {
+                    hash: [0; 32],
+                    quality: 0
+                },
+                "{width}x{height}"
+            );
+        }
+        assert_eq!(pdq_from_luma(&[], 0, 0).unwrap().quality, 0);
+    }
+
+    #[test]
+    fn a_buffer_of_the_wrong_size_is_refused() {
+        assert_eq!(pdq_from_luma(&[0.0; 10], 3, 3), None);
+        assert_eq!(pdq_from_luma(&[0.0; 10], usize::MAX, 2), None);
+    }
+
+    #[test]
+    fn rows_may_arrive_in_any_order_and_unwanted_rows_are_skipped() {
+        let (width, height) = (90, 100);
+        let luma = luma_of(width as u32, height as u32, 11);
+        let mut hasher = PdqHasher::new(width, height);
+        let mut skipped = 0;
+        for (y, row) in luma.chunks(width).enumerate().rev() {
+            if hasher.wants_row(y) {
+                hasher.add_row(y, row);
+            } else {
+                skipped += 1;
+            }
+        }
+        // Under 128 rows there is no blur: only the 64 sampled rows count.
+        assert_eq!(skipped, height - 64);
+        assert_eq!(Some(hasher.finish()), pdq_from_luma(&luma, width, height));
+    }
+
+    #[test]
+    fn bits_are_in_the_standard_hex_order() {
+        // Coefficient k (row-major) set when k is in the upper half: the
+        // first 16 bytes (the highest bits) are all ones.
+        let mut rising = [[0.0; FREQUENCIES]; FREQUENCIES];
+        for (k, value) in rising.iter_mut().flatten().enumerate() {
+            *value = k as f64;
+        }
+        let hash = PdqHash {
+            hash: bits_above_median(&rising),
+            quality: 100,
+        };
+        assert_eq!(
+            hash.to_string(),
+            format!("{}{}", "ff".repeat(16), "00".repeat(16))
+        );
+        // Within a byte, bit k % 8 of byte 31 - k / 8: set the upper four
+        // bits of every byte.
+        let mut nibbles = [[0.0; FREQUENCIES]; FREQUENCIES];
+        for (k, value) in nibbles.iter_mut().flatten().enumerate() {
+            *value = if k % 8 >= 4 { 1.0 } else { 0.0 } + k as f64 * 1e-6;
+        }
+        assert_eq!(hex::encode(bits_above_median(&nibbles)), "f0".repeat(32));
+    }
+
+    #[test]
+    fn distance_counts_differing_bits() {
+        let a = PdqHash {
+            hash: [0; 32],
+            quality: 100,
+        };
+        let b = PdqHash {
+            hash: [0xFF; 32],
+            quality: 100,
+        };
+        let mut c = a;
+        c.hash[0] = 0b1000_0001;
+        c.hash[31] = 1;
+        assert_eq!(a.distance(&a), 0);
+        assert_eq!(a.distance(&b), 256);
+        assert_eq!(a.distance(&c), 3);
+        assert_eq!(crate::banks::hamming(&b.hash, &c.hash), 253);
+    }
+
+    #[test]
+    fn matchable_only_above_the_low_quality_line() {
+        let at = |quality| PdqHash {
+            hash: [0x5A; 32],
+            quality,
+        };
+        assert!(!at(0).is_matchable());
+        assert!(!at(LOW_QUALITY).is_matchable());
+        assert!(at(LOW_QUALITY + 1).is_matchable());
+        assert!(at(100).is_matchable());
+    }
+
+    #[test]
+    fn box_windows_match_the_reference_rule() {
+        // ceil(side / 128), at least 1.
+        assert_eq!(box_width(64), 1);
+        assert_eq!(box_width(128), 1);
+        assert_eq!(box_width(129), 2);
+        assert_eq!(box_width(1600), 13);
+        assert_eq!(box_width(1004), 8);
+        // An even box reaches one further forwards than back.
+        assert_eq!(box_reach(1), (0, 0));
+        assert_eq!(box_reach(7), (3, 3));
+        assert_eq!(box_reach(8), (3, 4));
+    }
+}
