@@ -297,9 +297,10 @@ impl Bank {
         }
         let mut bank = self.clone();
         bank.added.retain(|e| !wanted.contains(&*e.id));
-        for position in 0..self.base.table.len() {
-            let id = self.base.table.id(position);
-            if wanted.contains(id) {
+        // What was found and not among the added entries is in the base
+        // (an id in both was already hidden there when it was re-added).
+        for id in found {
+            if !self.added.iter().any(|e| *e.id == *id) {
                 bank.removed.insert(Arc::from(id));
             }
         }
