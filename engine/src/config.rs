@@ -53,6 +53,65 @@ pub struct ServeConfig {
     /// `plugin_dir`: the demo bank of the example rules.
     #[serde(default)]
     pub banks: Vec<BankSpec>,
+    /// Where decisions and state are kept.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// Where decisions and state are kept.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageMode {
+    /// In an embedded database under `data_dir`: decisions survive a
+    /// crash, state comes back at restart.
+    Embedded,
+    /// In memory only: a restart begins empty. For tests and demos.
+    Memory,
+}
+
+/// `[storage]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Embedded (the default) or memory.
+    pub mode: StorageMode,
+    /// The data directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Most decisions the store keeps; the oldest go first.
+    pub keep_decisions: u64,
+    /// Hours of event time the store keeps decisions for, before the
+    /// newest; 0: no age limit.
+    pub keep_hours: u64,
+    /// Seconds between checkpoints of the state (a restart replays the
+    /// decisions logged since the last one).
+    pub checkpoint_seconds: u64,
+}
+
+/// The data directory unless told otherwise, relative to where the engine
+/// runs.
+pub const DEFAULT_DATA_DIR: &str = "enforcer-data";
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            mode: StorageMode::Embedded,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            keep_decisions: 100_000_000,
+            keep_hours: 0,
+            checkpoint_seconds: 60,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// What the store keeps.
+    pub fn retention(&self) -> crate::durable::Retention {
+        crate::durable::Retention {
+            max_decisions: self.keep_decisions,
+            max_age_ms: (self.keep_hours > 0)
+                .then(|| (self.keep_hours as i64).saturating_mul(3_600_000)),
+        }
+    }
 }
 
 /// `[admin]`: the control plane, on a listener of its own.
@@ -236,6 +295,7 @@ impl Default for ServeConfig {
             admin: AdminConfig::default(),
             rules: RulesConfig::default(),
             banks: Vec::new(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -387,6 +447,16 @@ impl ServeConfig {
                 "state",
                 "ground_truth_labels",
                 self.state.ground_truth_labels,
+            ),
+            (
+                "storage",
+                "keep_decisions",
+                self.storage.keep_decisions.min(usize::MAX as u64) as usize,
+            ),
+            (
+                "storage",
+                "checkpoint_seconds",
+                self.storage.checkpoint_seconds.min(usize::MAX as u64) as usize,
             ),
         ];
         for (table, key, value) in at_least_one {

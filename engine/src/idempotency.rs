@@ -132,6 +132,29 @@ impl SeenEvents {
         }
     }
 
+    /// Remember a decision made before a restart, so that a retry of its
+    /// event gets it again. A record already there is left alone.
+    pub fn remember(&self, decision: Arc<Decision>) {
+        if let Entry::Vacant(vacant) = self.seen.entry(Box::from(decision.event.id.as_str())) {
+            vacant.insert(Seen {
+                occurred_at_ms: decision.event.occurred_at_ms,
+                decision: Some(decision),
+            });
+        }
+    }
+
+    /// Forget the event of `decision`, if this is the decision remembered
+    /// for it.
+    pub fn forget(&self, decision: &Arc<Decision>) {
+        self.seen
+            .remove_if(decision.event.id.as_str(), |_, record| {
+                record
+                    .decision
+                    .as_ref()
+                    .is_some_and(|kept| Arc::ptr_eq(kept, decision))
+            });
+    }
+
     /// Wait while `id` is being evaluated; its decision, or `None` if the
     /// evaluation was abandoned.
     fn wait_for(&self, id: &str) -> Option<Arc<Decision>> {

@@ -39,6 +39,7 @@ pub mod decision;
 pub mod decision_log;
 pub mod demo;
 pub mod deployment;
+pub mod durable;
 pub mod event;
 pub mod examples;
 pub mod fixtures;

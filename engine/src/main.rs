@@ -15,9 +15,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enforcer::banks::HashBanks;
 use enforcer::banks::file::load_banks;
-use enforcer::config::ServeConfig;
+use enforcer::config::{ServeConfig, StorageMode};
 use enforcer::decision::LabelChange;
 use enforcer::decision_log::DecisionLog;
+use enforcer::durable::{Checkpointer, Checkpointing, DataDir};
 use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
@@ -160,6 +161,13 @@ struct ServeArgs {
     /// here, so that control-plane changes survive a restart.
     #[arg(long, env = "ENFORCER_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Keep decisions and state checkpoints here (default
+    /// `enforcer-data`).
+    #[arg(long, env = "ENFORCER_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep decisions and state in memory only: a restart begins empty.
+    #[arg(long, conflicts_with = "data_dir")]
+    in_memory: bool,
 }
 
 impl ServeArgs {
@@ -204,6 +212,13 @@ impl ServeArgs {
         config.rules.allow_unsigned |= self.allow_unsigned_rules;
         if let Some(dir) = &self.state_dir {
             config.rules.state_dir = Some(dir.clone());
+        }
+        if let Some(dir) = &self.data_dir {
+            config.storage.mode = StorageMode::Embedded;
+            config.storage.data_dir = dir.clone();
+        }
+        if self.in_memory {
+            config.storage.mode = StorageMode::Memory;
         }
         config.check("settings")?;
         Ok(config)
@@ -275,7 +290,40 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let registry = Registry::start(runtime, settings, sources, policy_text, options)?;
     let registry = Arc::new(registry);
     let pipeline = registry.pipeline().clone();
-    let log = Arc::new(DecisionLog::new(config.limits.decision_log_capacity));
+    let capacity = config.limits.decision_log_capacity;
+    let (log, checkpointer) = match config.storage.mode {
+        StorageMode::Memory => {
+            println!("storage: in memory only; a restart begins empty");
+            (Arc::new(DecisionLog::new(capacity)), None)
+        }
+        StorageMode::Embedded => {
+            let dir = &config.storage.data_dir;
+            let data = DataDir::open(dir).with_context(|| format!("data_dir {}", dir.display()))?;
+            let (log, recovered) = data
+                .recover(&pipeline, capacity)
+                .with_context(|| format!("recovering from {}", dir.display()))?;
+            println!(
+                "storage: {} (decisions up to {}; checkpoint {}; {} replayed in {} ms)",
+                dir.display(),
+                recovered.last_sequence,
+                recovered
+                    .checkpoint
+                    .map_or_else(|| "none".to_string(), |c| format!("at {c}")),
+                recovered.replayed,
+                recovered.elapsed.as_millis(),
+            );
+            let log = Arc::new(log);
+            let checkpointing = Checkpointing {
+                dir: dir.clone(),
+                store: data.store.clone(),
+                pipeline: pipeline.clone(),
+                log: log.clone(),
+                retention: config.storage.retention(),
+            };
+            let every = Duration::from_secs(config.storage.checkpoint_seconds);
+            (log, Some(Checkpointer::start(checkpointing, every)))
+        }
+    };
     let _watcher = match &config.plugin_dir {
         Some(dir) if config.rules.watch_plugin_dir => Some(DirWatcher::start(
             registry.clone(),
@@ -326,6 +374,10 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             let _ = stop_admin.send(());
             if let Some(admin) = admin {
                 admin.await??;
+            }
+            if let Some(checkpointer) = checkpointer {
+                // A last checkpoint: the next start replays nothing.
+                checkpointer.stop();
             }
             println!("enforcer stopped");
             Ok(())

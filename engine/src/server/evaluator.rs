@@ -61,23 +61,42 @@ impl Evaluator {
             this.evaluate_batch(requests)
         })
         .await
-        .map_err(|e| Status::internal(format!("evaluation worker failed: {e}")))
+        .map_err(|e| Status::internal(format!("evaluation worker failed: {e}")))?
     }
 
-    /// Evaluate each request, log the new decisions under one lock, and
-    /// render each in the view its request asked for.
-    fn evaluate_batch(&self, requests: Vec<v1::EvaluateRequest>) -> Vec<EventResult> {
+    /// Evaluate each request, log the new decisions together (durably,
+    /// when the log is: before any reply), and render each in the view
+    /// its request asked for. A log that cannot keep the decisions fails
+    /// the whole batch with `UNAVAILABLE`: no client gets a decision that
+    /// is not logged.
+    fn evaluate_batch(
+        &self,
+        requests: Vec<v1::EvaluateRequest>,
+    ) -> Result<Vec<EventResult>, Status> {
         let evaluated: Vec<(v1::DecisionView, Result<Evaluation, FieldError>)> = requests
             .into_iter()
             .map(|request| (request.view(), self.evaluate_one(request.event)))
             .collect();
-        let fresh = evaluated
+        let fresh: Vec<_> = evaluated
             .iter()
             .filter_map(|(_, result)| result.as_ref().ok())
             .filter(|evaluation| !evaluation.duplicate)
-            .map(|evaluation| evaluation.decision.clone());
-        let mut sequences = self.log.append_all(fresh).into_iter();
-        evaluated
+            .map(|evaluation| (evaluation.decision.clone(), evaluation.stamps))
+            .collect();
+        let mut sequences = match self.log.commit(fresh.clone()) {
+            Ok(sequences) => sequences.into_iter(),
+            Err(error) => {
+                // A retry must evaluate afresh, not be handed the decision
+                // that was never logged.
+                for (decision, _) in &fresh {
+                    self.pipeline.forget(decision);
+                }
+                return Err(Status::unavailable(format!(
+                    "{error}; the events were not decided, retry them"
+                )));
+            }
+        };
+        Ok(evaluated
             .into_iter()
             .map(|(view, result)| {
                 let evaluation = result?;
@@ -100,7 +119,7 @@ impl Evaluator {
                     duplicate: evaluation.duplicate,
                 })
             })
-            .collect()
+            .collect())
     }
 
     fn evaluate_one(&self, event: Option<v1::Event>) -> Result<Evaluation, FieldError> {

@@ -268,7 +268,7 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
         let logged = self
             .log
             .read_after(after, limit as usize)
-            .map_err(|gap| Status::out_of_range(gap.to_string()))?;
+            .map_err(|error| watching::read_status(error, "decision"))?;
         let last_sequence = logged.last().map_or(after, |l| l.sequence);
         let reports = logged
             .iter()

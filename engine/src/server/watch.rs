@@ -11,7 +11,7 @@ use tonic::Status;
 
 use crate::api::{self, action_from_proto, severity_from_proto, v1};
 use crate::decision::Decision;
-use crate::decision_log::{DecisionLog, Gap};
+use crate::decision_log::{DecisionLog, ReadError};
 use crate::overturn::OverturnLog;
 use crate::verdict::{Action, Severity};
 
@@ -75,8 +75,8 @@ impl Watcher {
         loop {
             let batch = match self.log.read_after(self.after, READ_BATCH) {
                 Ok(batch) => batch,
-                Err(gap) => {
-                    let _ = out.send(Err(gap_status(gap, "decision"))).await;
+                Err(error) => {
+                    let _ = out.send(Err(read_status(error, "decision"))).await;
                     return;
                 }
             };
@@ -116,7 +116,7 @@ impl Watcher {
 fn resume_after(
     requested: Option<u64>,
     last: u64,
-    check: impl FnOnce(u64) -> Result<(), Gap>,
+    check: impl FnOnce(u64) -> Result<(), ReadError>,
     what: &str,
 ) -> Result<u64, Status> {
     match requested {
@@ -126,13 +126,19 @@ fn resume_after(
              a log that restarted numbers from 1 again"
         ))),
         Some(after) => {
-            check(after).map_err(|gap| gap_status(gap, what))?;
+            check(after).map_err(|error| read_status(error, what))?;
             Ok(after)
         }
     }
 }
 
-fn gap_status(gap: Gap, what: &str) -> Status {
+/// The status for a read that failed: `OUT_OF_RANGE` for what the log no
+/// longer keeps, `UNAVAILABLE` when its store failed.
+pub(super) fn read_status(error: ReadError, what: &str) -> Status {
+    let gap = match error {
+        ReadError::Gap(gap) => gap,
+        ReadError::Backing(error) => return Status::unavailable(error.to_string()),
+    };
     Status::out_of_range(format!(
         "after_sequence: {what}s after sequence {} are no longer all kept: the oldest kept is \
          {}; {what}s in between were dropped from the log",
@@ -158,7 +164,12 @@ impl OverturnWatcher {
         let after = resume_after(
             request.after_sequence,
             overturns.last_sequence(),
-            |after| overturns.read_after(after, 0).map(drop),
+            |after| {
+                overturns
+                    .read_after(after, 0)
+                    .map(drop)
+                    .map_err(ReadError::from)
+            },
             "overturn",
         )?;
         Ok(OverturnWatcher {
@@ -176,7 +187,7 @@ impl OverturnWatcher {
             let batch = match self.overturns.read_after(self.after, READ_BATCH) {
                 Ok(batch) => batch,
                 Err(gap) => {
-                    let _ = out.send(Err(gap_status(gap, "overturn"))).await;
+                    let _ = out.send(Err(read_status(gap.into(), "overturn"))).await;
                     return;
                 }
             };

@@ -22,7 +22,7 @@ pub struct CounterId(pub u32);
 pub const SHADOW_COUNTER_BASE: CounterId = CounterId(1 << 31);
 
 /// What a counter counts: a declaration without its name and window.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct CounterShape {
     /// The event kinds that update it, sorted and deduplicated.
     pub event_kinds: Vec<String>,
@@ -157,6 +157,16 @@ impl CounterCatalog {
     /// The id of the live counter `spec` describes, if it is kept.
     pub fn resolve(&self, spec: &CounterSpec) -> Option<CounterId> {
         self.by_shape.get(&CounterShape::of(spec)).copied()
+    }
+
+    /// The live counter that counts what `shape` counts.
+    pub fn live_id(&self, shape: &CounterShape) -> Option<CounterId> {
+        self.by_shape.get(shape).copied()
+    }
+
+    /// The shadow-only counter that counts what `shape` counts.
+    pub fn shadow_id(&self, shape: &CounterShape) -> Option<CounterId> {
+        self.shadow_by_shape.get(shape).copied()
     }
 
     /// The counters an event of `kind` updates.

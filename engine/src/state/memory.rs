@@ -11,15 +11,16 @@
 //! still count exactly, and [`MemoryState::sweep`] drops what has aged out
 //! and every record left empty.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Range;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use foldhash::fast::{FixedState, RandomState};
 
-use super::catalog::{CounterCatalog, CounterId};
+use super::catalog::{CounterCatalog, CounterId, CounterShape};
+use super::image::{RecordImage, SeriesImage, Stamps, StateImage};
 use super::series::{DistinctSeries, SumSeries};
 use crate::event::{Entity, Event, Value};
 use crate::manifest::{Aggregation, CounterFilter, CounterKey};
@@ -64,7 +65,7 @@ impl Series {
 }
 
 /// A label on an entity, visible from when it was set until it expires.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Label {
     /// The label.
     pub name: String,
@@ -86,6 +87,11 @@ struct Record {
     /// A handful per entity: a scan beats a map.
     counters: Vec<(CounterId, Series)>,
     labels: Vec<Label>,
+    /// The stamp of the last event counted into this record: stamps
+    /// increase with every record update in the store, so a recovery can
+    /// tell whether a logged event is already in a saved image of the
+    /// record (see [`Stamps`]).
+    stamp: u64,
 }
 
 impl Record {
@@ -148,6 +154,8 @@ pub struct MemoryState {
     records: DashMap<Entity, Record, RandomState>,
     watermark_ms: AtomicI64,
     lateness_seconds: u32,
+    /// The last stamp given to a record update (see [`Record::stamp`]).
+    last_stamp: AtomicU64,
 }
 
 impl Default for MemoryState {
@@ -170,6 +178,7 @@ impl MemoryState {
             records: DashMap::default(),
             watermark_ms: AtomicI64::new(i64::MIN),
             lateness_seconds,
+            last_stamp: AtomicU64::new(0),
         }
     }
 
@@ -185,13 +194,51 @@ impl MemoryState {
     }
 
     /// Update the counters of `catalog` with ids in `ids` that `event`
-    /// counts towards. (The pipeline keeps the counters only shadow rules
-    /// read in a store of their own, so that they never touch live state.)
-    pub fn record_counters(&self, event: &Event, catalog: &CounterCatalog, ids: Range<CounterId>) {
+    /// counts towards, and return the stamps of the records it updated.
+    /// (The pipeline keeps the counters only shadow rules read in a store of
+    /// their own, so that they never touch live state.)
+    pub fn record_counters(
+        &self,
+        event: &Event,
+        catalog: &CounterCatalog,
+        ids: Range<CounterId>,
+    ) -> Stamps {
+        self.record_counters_where(event, catalog, ids, |_, _| true)
+    }
+
+    /// Count a logged event again after a restart, into the records whose
+    /// saved image (`saved_stamp`) predates it: `stamps` are those the
+    /// event got when it was first counted. An event already in the image
+    /// is not counted twice.
+    pub fn recount(
+        &self,
+        event: &Event,
+        catalog: &CounterCatalog,
+        ids: Range<CounterId>,
+        stamps: Stamps,
+        saved_stamp: impl Fn(&Entity) -> u64,
+    ) {
+        self.record_counters_where(event, catalog, ids, |key, entity| {
+            let stamp = match key {
+                CounterKey::Actor => stamps.actor,
+                CounterKey::Target => stamps.target,
+            };
+            stamp > saved_stamp(entity)
+        });
+    }
+
+    fn record_counters_where(
+        &self,
+        event: &Event,
+        catalog: &CounterCatalog,
+        ids: Range<CounterId>,
+        admit: impl Fn(CounterKey, &Entity) -> bool,
+    ) -> Stamps {
         self.watermark_ms
             .fetch_max(event.occurred_at_ms, Ordering::Relaxed);
         let second = second_of(event.occurred_at_ms);
         let kept = catalog.for_kind(&event.kind);
+        let mut stamps = Stamps::default();
         // Group the updates by entity, so each record is locked once.
         for key in [CounterKey::Actor, CounterKey::Target] {
             let entity = match key {
@@ -211,11 +258,11 @@ impl MemoryState {
                     contribution(&def.shape.aggregation, event).map(|c| (id, def, c))
                 })
                 .peekable();
-            if updates.peek().is_none() {
+            if updates.peek().is_none() || !admit(key, entity) {
                 continue;
             }
             let lateness = self.lateness_seconds;
-            self.with_record(entity, |record| {
+            let stamp = self.with_record(entity, |record| {
                 for (id, def, contribution) in updates {
                     let series = record.series_mut(id, &def.shape.aggregation);
                     match (&mut *series, contribution) {
@@ -227,8 +274,17 @@ impl MemoryState {
                     }
                     series.prune_before(horizon(second, def.retention_seconds, lateness));
                 }
+                // Taken under the record's lock, so a record's stamps
+                // increase in the order its updates were made.
+                record.stamp = self.last_stamp.fetch_add(1, Ordering::Relaxed) + 1;
+                record.stamp
             });
+            match key {
+                CounterKey::Actor => stamps.actor = stamp,
+                CounterKey::Target => stamps.target = stamp,
+            }
         }
+        stamps
     }
 
     /// Counter `id` for `entity` over the `window` seconds ending with the
@@ -406,11 +462,88 @@ impl MemoryState {
 
     /// Run `update` on `entity`'s record, creating it if needed. The key is
     /// cloned only on creation.
-    fn with_record(&self, entity: &Entity, update: impl FnOnce(&mut Record)) {
+    fn with_record<T>(&self, entity: &Entity, update: impl FnOnce(&mut Record) -> T) -> T {
         match self.records.get_mut(entity) {
             Some(mut record) => update(&mut record),
             None => update(&mut self.records.entry(entity.clone()).or_default()),
         }
+    }
+
+    /// Everything the store holds, counters named by what they count rather
+    /// than by id (ids belong to one engine's catalog), with the stamps
+    /// needed to replay what came after. Records are copied one at a time
+    /// under their own locks: evaluation goes on meanwhile.
+    pub fn image(&self, catalog: &CounterCatalog) -> StateImage {
+        // Read first: every update this image misses gets a later stamp.
+        let last_stamp = self.last_stamp.load(Ordering::Relaxed);
+        let records = self
+            .records
+            .iter()
+            .map(|record| RecordImage {
+                entity: record.key().clone(),
+                stamp: record.stamp,
+                counters: record
+                    .counters
+                    .iter()
+                    .filter_map(|(id, series)| {
+                        let shape = catalog.get(*id)?.shape.clone();
+                        let entries = match series {
+                            Series::Sum(s) => SeriesImage::Sum(s.entries().collect()),
+                            Series::Distinct(s) => SeriesImage::Distinct(s.entries().collect()),
+                        };
+                        Some((shape, entries))
+                    })
+                    .collect(),
+                labels: record.labels.clone(),
+            })
+            .collect();
+        StateImage {
+            last_stamp,
+            watermark_ms: self.watermark_ms(),
+            records,
+        }
+    }
+
+    /// Load a saved image into this (empty) store, finding each counter's
+    /// id with `resolve`; a counter no rule declares any more is dropped.
+    /// Returns each entity's saved stamp, for [`MemoryState::recount`].
+    pub fn restore(
+        &self,
+        image: StateImage,
+        resolve: impl Fn(&CounterShape) -> Option<CounterId>,
+    ) -> HashMap<Entity, u64, RandomState> {
+        let mut saved =
+            HashMap::with_capacity_and_hasher(image.records.len(), RandomState::default());
+        self.last_stamp
+            .fetch_max(image.last_stamp, Ordering::Relaxed);
+        if let Some(watermark) = image.watermark_ms {
+            self.watermark_ms.fetch_max(watermark, Ordering::Relaxed);
+        }
+        for saved_record in image.records {
+            let mut record = Record {
+                labels: saved_record.labels,
+                stamp: saved_record.stamp,
+                ..Record::default()
+            };
+            for (shape, entries) in saved_record.counters {
+                let Some(id) = resolve(&shape) else {
+                    continue;
+                };
+                let series = record.series_mut(id, &shape.aggregation);
+                match (series, entries) {
+                    (Series::Sum(s), SeriesImage::Sum(entries)) => {
+                        entries.into_iter().for_each(|(at, n)| s.add(at, n));
+                    }
+                    (Series::Distinct(s), SeriesImage::Distinct(entries)) => {
+                        entries.into_iter().for_each(|(at, f)| s.add(at, f));
+                    }
+                    _ => {}
+                }
+            }
+            saved.insert(saved_record.entity.clone(), saved_record.stamp);
+            self.records.insert(saved_record.entity, record);
+        }
+        saved
     }
 }
 

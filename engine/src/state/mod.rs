@@ -8,16 +8,20 @@
 //! * [`series`]: one counter's history for one entity.
 //! * [`memory`]: the in-memory store of every entity's counters and labels.
 //! * [`view`]: one rule's view of the store, resolving its counter names.
+//! * [`image`]: a saved copy of a store, and the stamps that make
+//!   replaying after it exact.
 //! * [`fixed`]: a hand-set state for tests and examples.
 
 pub mod catalog;
 pub mod fixed;
+pub mod image;
 pub mod memory;
 pub mod series;
 pub mod view;
 
 pub use catalog::{CounterCatalog, CounterId};
 pub use fixed::FixedState;
+pub use image::{Stamps, StateImage};
 pub use memory::MemoryState;
 pub use view::{CounterStores, RuleStateView, SharedCounter};
 

@@ -8,8 +8,15 @@
 //! log still holds what it has not read, misses nothing. The oldest
 //! decisions are dropped when the log is full; a watcher or a resume that
 //! needs one of them is told so ([`Gap`]) rather than silently skipped
-//! ahead. Durable storage of the log is separate work; this one lives as
-//! long as the process.
+//! ahead.
+//!
+//! With a [`Backing`] (the embedded store of [`crate::durable`]), a
+//! decision is written there, durably, before the log shows it or its
+//! client gets it ([`commit`]); and what the log no longer keeps in memory
+//! is looked for there: a decision by id, and a watcher's resume from an
+//! old sequence.
+
+mod commit;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -18,6 +25,39 @@ use foldhash::fast::RandomState;
 
 use crate::decision::Decision;
 use crate::event::Entity;
+
+pub use commit::Entry;
+use commit::GroupCommit;
+
+/// Where a log's decisions are kept durably, beyond its memory.
+pub trait Backing: Send + Sync {
+    /// Keep `entries`, numbered from `first_sequence`, durably: when this
+    /// returns `Ok`, a crash does not lose them.
+    fn write(&self, first_sequence: u64, entries: &[Entry]) -> Result<(), BackingError>;
+
+    /// The decision with this id, if it is kept.
+    fn get(&self, id: &str) -> Result<Option<Logged>, BackingError>;
+
+    /// Up to `limit` decisions after sequence `after`, in order; a [`Gap`]
+    /// (as [`ReadError::Gap`]) if some of them are no longer kept.
+    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Logged>, ReadError>;
+}
+
+/// The backing failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("decision store: {0}")]
+pub struct BackingError(pub String);
+
+/// Why decisions could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// They are no longer kept.
+    #[error(transparent)]
+    Gap(#[from] Gap),
+    /// The backing failed.
+    #[error(transparent)]
+    Backing(#[from] BackingError),
+}
 
 /// Default number of decisions kept.
 pub const DEFAULT_CAPACITY: usize = 500_000;
@@ -77,12 +117,15 @@ pub struct Page {
     pub next: Option<ListPosition>,
 }
 
-/// An in-memory, bounded log of decisions. Shared across threads.
+/// A log of decisions, bounded in memory, optionally kept durably beyond.
+/// Shared across threads.
 pub struct DecisionLog {
     capacity: usize,
     inner: RwLock<Inner>,
     /// The last sequence logged; watchers wait on its changes.
     last: tokio::sync::watch::Sender<u64>,
+    backing: Option<Arc<dyn Backing>>,
+    group_commit: GroupCommit,
 }
 
 #[derive(Default)]
@@ -98,7 +141,8 @@ struct Inner {
 }
 
 impl DecisionLog {
-    /// A log keeping at most `capacity` decisions (at least one).
+    /// A log keeping at most `capacity` decisions (at least one) in memory
+    /// only.
     pub fn new(capacity: usize) -> Self {
         DecisionLog {
             capacity: capacity.max(1),
@@ -107,17 +151,103 @@ impl DecisionLog {
                 ..Inner::default()
             }),
             last: tokio::sync::watch::Sender::new(0),
+            backing: None,
+            group_commit: GroupCommit::default(),
         }
     }
 
-    /// Log a decision and return its sequence. The oldest decision is
-    /// dropped when the log is full.
+    /// A log that writes every decision to `backing` before showing it,
+    /// continuing after `recovered`: the newest decisions the backing
+    /// holds (at most `capacity` of them are kept in memory), and the last
+    /// sequence it holds.
+    pub fn with_backing(
+        capacity: usize,
+        backing: Arc<dyn Backing>,
+        last_sequence: u64,
+        recovered: Vec<Logged>,
+    ) -> Self {
+        let log = DecisionLog {
+            backing: Some(backing),
+            ..DecisionLog::new(capacity)
+        };
+        {
+            let mut inner = log.inner.write().unwrap_or_else(|p| p.into_inner());
+            let skip = recovered.len().saturating_sub(log.capacity);
+            let recovered = &recovered[skip..];
+            inner.first = recovered
+                .first()
+                .map_or(last_sequence + 1, |logged| logged.sequence);
+            for logged in recovered {
+                let sequence = inner.push(logged.decision.clone(), log.capacity);
+                debug_assert_eq!(
+                    sequence, logged.sequence,
+                    "recovered decisions are in order"
+                );
+            }
+        }
+        log.last.send_replace(last_sequence);
+        log
+    }
+
+    /// Whether decisions are kept durably beyond memory.
+    pub fn is_durable(&self) -> bool {
+        self.backing.is_some()
+    }
+
+    /// Log decisions, each with the stamps its counting took, and return
+    /// their sequences. With a backing, they are durable when this
+    /// returns; an error means none of them was logged.
+    pub fn commit(&self, entries: Vec<Entry>) -> Result<Vec<u64>, BackingError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.backing {
+            None => Ok(self.append_all(entries.into_iter().map(|(decision, _)| decision))),
+            Some(_) => self.group_commit.commit(self, entries),
+        }
+    }
+
+    /// Write queued batches through the backing as one, then show them;
+    /// each batch's outcome by its ticket. Only the group commit's single
+    /// writer calls this, so sequences cannot move underneath it.
+    fn write_through(
+        &self,
+        batches: Vec<(u64, Vec<Entry>)>,
+    ) -> Vec<(u64, Result<Vec<u64>, BackingError>)> {
+        let backing = self
+            .backing
+            .as_ref()
+            .expect("only a backed log writes through");
+        let entries: Vec<Entry> = batches
+            .iter()
+            .flat_map(|(_, b)| b.iter().cloned())
+            .collect();
+        let first = self.last_sequence() + 1;
+        if let Err(error) = backing.write(first, &entries) {
+            tracing::error!(%error, decisions = entries.len(), "decisions were not logged");
+            return batches
+                .into_iter()
+                .map(|(t, _)| (t, Err(error.clone())))
+                .collect();
+        }
+        let mut sequences = self
+            .append_all(entries.into_iter().map(|(decision, _)| decision))
+            .into_iter();
+        batches
+            .into_iter()
+            .map(|(ticket, batch)| (ticket, Ok(sequences.by_ref().take(batch.len()).collect())))
+            .collect()
+    }
+
+    /// Log a decision in memory and return its sequence. The oldest
+    /// decision is dropped when the log is full.
     pub fn append(&self, decision: Arc<Decision>) -> u64 {
         let mut sequences = self.append_all([decision]);
         sequences.pop().expect("one decision in, one sequence out")
     }
 
-    /// Log decisions in order under one lock, and return their sequences.
+    /// Log decisions in memory in order under one lock, and return their
+    /// sequences. (A backed log takes decisions through [`Self::commit`].)
     pub fn append_all(&self, decisions: impl IntoIterator<Item = Arc<Decision>>) -> Vec<u64> {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let sequences: Vec<u64> = decisions
@@ -137,13 +267,26 @@ impl DecisionLog {
         self.capacity
     }
 
-    /// The decision with this id, if it is still kept.
+    /// The decision with this id, if it is still kept, in memory or in
+    /// the backing.
     pub fn get(&self, id: &str) -> Option<Logged> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        let sequence = *inner.by_id.get(id)?;
-        inner.at(sequence).map(|decision| Logged {
-            sequence,
-            decision: decision.clone(),
+        let in_memory = {
+            let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            inner.by_id.get(id).and_then(|&sequence| {
+                inner.at(sequence).map(|decision| Logged {
+                    sequence,
+                    decision: decision.clone(),
+                })
+            })
+        };
+        in_memory.or_else(|| {
+            let found = self.backing.as_ref()?.get(id);
+            found
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, id, "looking a decision up");
+                    None
+                })
+                .filter(|logged| logged.sequence <= self.last_sequence())
         })
     }
 
@@ -167,8 +310,24 @@ impl DecisionLog {
     }
 
     /// Up to `limit` decisions logged after `after`, in order. Empty when
-    /// there are none yet; a [`Gap`] when some of them were dropped.
-    pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Logged>, Gap> {
+    /// there are none yet; a [`ReadError::Gap`] when some of them were
+    /// dropped (from memory and from the backing).
+    pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Logged>, ReadError> {
+        match (self.read_in_memory(after, limit), &self.backing) {
+            (Err(_), Some(backing)) => {
+                // Older than memory: the backing has it, unless it has
+                // dropped it too. It may hold a few decisions being
+                // written and not yet shown; those wait their turn.
+                let last = self.last_sequence();
+                let mut logged = backing.read_after(after, limit)?;
+                logged.retain(|l| l.sequence <= last);
+                Ok(logged)
+            }
+            (result, _) => Ok(result?),
+        }
+    }
+
+    fn read_in_memory(&self, after: u64, limit: usize) -> Result<Vec<Logged>, Gap> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let start = Gap::start_after(after, inner.first)?;
         Ok(inner
@@ -347,10 +506,10 @@ mod tests {
         assert_eq!(sequences(&page.decisions), [5, 4, 3]);
         assert_eq!(
             log.read_after(1, 10).unwrap_err(),
-            Gap {
+            ReadError::Gap(Gap {
                 after: 1,
                 oldest_kept: 3
-            }
+            })
         );
         assert_eq!(sequences(&log.read_after(2, 10).unwrap()), [3, 4, 5]);
         assert_eq!(sequences(&log.read_after(3, 1).unwrap()), [4]);

@@ -19,6 +19,7 @@
 //! in its place for a stable slice of actors (a rollout). The state, the
 //! event ids seen and each version's running costs outlive snapshots.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,9 +46,18 @@ use crate::shadow_report::{ShadowLedger, ShadowReport};
 use crate::state::catalog::SHADOW_COUNTER_BASE;
 use crate::state::memory::{DEFAULT_LATENESS_SECONDS, label_expiry_ms};
 use crate::state::{
-    CounterCatalog, CounterId, CounterStores, MemoryState, RuleStateView, SharedCounter, StateView,
+    CounterCatalog, CounterId, CounterStores, MemoryState, RuleStateView, SharedCounter, Stamps,
+    StateView,
 };
 use crate::verdict::{Effect, RuleOutcome, Severity};
+
+mod recovery;
+
+pub use recovery::{RestoredStamps, StateImages};
+
+/// The ids of live counters, and of those only shadow rules read.
+const LIVE_COUNTERS: Range<CounterId> = CounterId(0)..SHADOW_COUNTER_BASE;
+const SHADOW_COUNTERS: Range<CounterId> = SHADOW_COUNTER_BASE..CounterId(u32::MAX);
 
 /// How far ahead of the engine's clock an event may be dated by default:
 /// clients' clocks drift, but not by this much.
@@ -130,6 +140,21 @@ pub struct Evaluation {
     /// True when the event id was seen before: nothing was evaluated or
     /// counted again, and this is the first decision.
     pub duplicate: bool,
+    /// The stamps counting the event took (none for a duplicate): what a
+    /// durable log keeps beside the decision so that a recovery counts it
+    /// exactly once (see [`crate::state::image`]).
+    pub stamps: CountStamps,
+}
+
+/// The stamps one event's counting took in the live and the shadow store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CountStamps {
+    /// In the live store.
+    #[serde(default, skip_serializing_if = "Stamps::is_empty")]
+    pub live: Stamps,
+    /// In the store of counters only shadow rules read.
+    #[serde(default, skip_serializing_if = "Stamps::is_empty")]
+    pub shadow: Stamps,
 }
 
 /// One version of a rule with its part under the policy, its view of the
@@ -332,12 +357,14 @@ impl Pipeline {
                 return Ok(Evaluation {
                     decision,
                     duplicate: true,
+                    stamps: CountStamps::default(),
                 });
             }
             Claim::New(guard) => guard,
         };
         let snapshot = self.snapshot.load();
-        let decision = Arc::new(self.decide(&snapshot, &event));
+        let (decision, stamps) = self.decide(&snapshot, &event);
+        let decision = Arc::new(decision);
         guard.complete(decision.clone());
         if self.shared.keep_reports {
             self.shared.ledger.record(&decision);
@@ -347,19 +374,21 @@ impl Pipeline {
         Ok(Evaluation {
             decision,
             duplicate: false,
+            stamps,
         })
     }
 
-    fn decide(&self, snapshot: &Snapshot, event: &Arc<Event>) -> Decision {
+    fn decide(&self, snapshot: &Snapshot, event: &Arc<Event>) -> (Decision, CountStamps) {
         let stores = &self.shared.stores;
         let catalog = &snapshot.catalog;
-        stores
-            .live
-            .record_counters(event, catalog, CounterId(0)..SHADOW_COUNTER_BASE);
+        let mut stamps = CountStamps {
+            live: stores.live.record_counters(event, catalog, LIVE_COUNTERS),
+            shadow: Stamps::default(),
+        };
         if catalog.has_shadow_only() {
-            stores
+            stamps.shadow = stores
                 .shadow
-                .record_counters(event, catalog, SHADOW_COUNTER_BASE..CounterId(u32::MAX));
+                .record_counters(event, catalog, SHADOW_COUNTERS);
         }
 
         let mut reports = Vec::new();
@@ -420,7 +449,7 @@ impl Pipeline {
             }
         });
 
-        Decision {
+        let decision = Decision {
             id: Decision::id_for(&event.id),
             event: event.clone(),
             outcome: live,
@@ -428,7 +457,8 @@ impl Pipeline {
             label_changes,
             shadow,
             policy_version: snapshot.policy_version.clone(),
-        }
+        };
+        (decision, stamps)
     }
 
     /// Call one version of a rule (unless its guards rule the call out),
