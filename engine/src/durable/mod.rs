@@ -100,3 +100,6 @@ impl DataDir {
         recover::recover(&self.dir, self.store.clone(), pipeline, capacity)
     }
 }
+
+#[cfg(test)]
+mod tests;
