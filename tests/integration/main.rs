@@ -3,6 +3,7 @@
 mod backtest;
 mod banks;
 mod common;
+mod crash;
 mod durable;
 mod example_rules;
 mod ground_truth;
