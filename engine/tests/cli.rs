@@ -18,6 +18,7 @@ fn enforcer(args: &[&str]) -> std::process::Output {
 // The server is returned for the caller to stop and wait on.
 #[allow(clippy::zombie_processes)]
 fn serve_until(
+    cwd: &std::path::Path,
     args: &[&str],
     prefix: &str,
 ) -> (
@@ -32,7 +33,9 @@ fn serve_until(
     let mut server = Command::new(env!("CARGO_BIN_EXE_enforcer"))
         .arg("serve")
         .args(args)
+        .current_dir(cwd)
         .env_remove("ENFORCER_CONFIG")
+        .env_remove("ENFORCER_DATA_DIR")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -118,10 +121,19 @@ fn a_bad_policy_is_refused_with_its_line() {
 /// port, a real call answered, and a clean stop on SIGTERM.
 #[test]
 fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
-    let (mut server, mut stdout, printed, addr) =
-        serve_until(&["--listen", "127.0.0.1:0"], "enforcer listening on ");
+    let workdir = tempfile::tempdir().unwrap();
+    let (mut server, mut stdout, printed, addr) = serve_until(
+        workdir.path(),
+        &["--listen", "127.0.0.1:0"],
+        "enforcer listening on ",
+    );
     let addr = addr.split_whitespace().next().unwrap().to_string();
     assert!(printed.contains("mass-forwarding"), "{printed}");
+    // Durable by default: decisions go to `enforcer-data` where it runs.
+    assert!(
+        printed.contains("storage: enforcer-data (decisions up to 0; checkpoint none"),
+        "{printed}"
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let decision = runtime.block_on(async {
@@ -199,6 +211,11 @@ fn serve_runs_on_its_embedded_defaults_and_stops_on_sigterm() {
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert!(status.success(), "serve exited with {status}");
     assert!(rest.contains("enforcer stopped"), "{rest}");
+    // The decision was logged there, and a last checkpoint taken on the
+    // way out.
+    let data = workdir.path().join("enforcer-data");
+    assert!(data.join("decisions.redb").is_file());
+    assert!(data.join("state.image").is_file());
 }
 
 #[test]
@@ -275,6 +292,7 @@ fn signed_rules_are_served_and_changed_with_enforcer_plugin() {
     let rules_dir = path(&rules);
     let policy = path(&dir.join("policy.toml"));
     let (mut server, _stdout, _printed, admin) = serve_until(
+        &dir,
         &[
             "--listen",
             "127.0.0.1:0",
