@@ -75,7 +75,9 @@ pub enum StorageMode {
 pub struct StorageConfig {
     /// Embedded (the default) or memory.
     pub mode: StorageMode,
-    /// The data directory of the embedded store.
+    /// The data directory of the embedded store: `enforcer-data` in the
+    /// configuration file's directory, or where the engine runs without
+    /// one.
     pub data_dir: PathBuf,
     /// Most decisions the store keeps; the oldest go first.
     pub keep_decisions: u64,
@@ -363,6 +365,7 @@ impl ServeConfig {
         .into_iter()
         .flatten()
         .chain(bank_files)
+        .chain([&mut config.storage.data_dir])
         {
             if relative.is_relative() {
                 *relative = base.join(&*relative);
@@ -646,6 +649,14 @@ ground_truth_labels = 400
                 "[state]\nsweep_interval_seconds = 0",
                 "config line 2: state.sweep_interval_seconds: must be at least 1",
             ),
+            (
+                "[storage]\nmode = \"disk\"",
+                "config line 2: unknown variant `disk`, expected `embedded` or `memory`",
+            ),
+            (
+                "[storage]\ncheckpoint_seconds = 0",
+                "config line 2: storage.checkpoint_seconds: must be at least 1",
+            ),
         ];
         for (text, expected) in cases {
             let error = ServeConfig::parse(text).unwrap_err().to_string();
@@ -665,6 +676,7 @@ ground_truth_labels = 400
         .unwrap();
         let config = ServeConfig::load(&file).unwrap();
         assert_eq!(config.plugin_dir, Some(dir.join("rules")));
+        assert_eq!(config.storage.data_dir, dir.join("enforcer-data"));
         assert_eq!(config.policy, Some(PathBuf::from("/abs/policy.toml")));
         let missing = ServeConfig::load(&dir.join("missing.toml")).unwrap_err();
         assert!(missing.to_string().contains("cannot read it"), "{missing}");
