@@ -56,7 +56,7 @@ pub enum Truth {
 }
 
 /// Where a label came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelSource {
     /// A human review.

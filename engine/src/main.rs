@@ -18,9 +18,10 @@ use enforcer::banks::file::load_banks;
 use enforcer::config::{ServeConfig, StorageMode};
 use enforcer::decision::LabelChange;
 use enforcer::decision_log::DecisionLog;
-use enforcer::durable::{Checkpointer, Checkpointing, DataDir};
+use enforcer::durable::{Checkpointer, Checkpointing, DataDir, RecoveredLogs};
 use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
+use enforcer::overturn::OverturnLog;
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
 use enforcer::registry::admission::now_ms;
@@ -291,37 +292,48 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let registry = Arc::new(registry);
     let pipeline = registry.pipeline().clone();
     let capacity = config.limits.decision_log_capacity;
-    let (log, checkpointer) = match config.storage.mode {
+    let (log, overturns, checkpointer) = match config.storage.mode {
         StorageMode::Memory => {
             println!("storage: in memory only; a restart begins empty");
-            (Arc::new(DecisionLog::new(capacity)), None)
+            let overturns = Arc::new(OverturnLog::new(capacity));
+            (Arc::new(DecisionLog::new(capacity)), overturns, None)
         }
         StorageMode::Embedded => {
             let dir = &config.storage.data_dir;
             let data = DataDir::open(dir).with_context(|| format!("data_dir {}", dir.display()))?;
-            let (log, recovered) = data
+            let RecoveredLogs {
+                decisions,
+                overturns,
+                recovered,
+            } = data
                 .recover(&pipeline, capacity)
                 .with_context(|| format!("recovering from {}", dir.display()))?;
             println!(
-                "storage: {} (decisions up to {}; checkpoint {}; {} replayed in {} ms)",
+                "storage: {} (decisions up to {}; checkpoint {}; {} decisions and {} overturns replayed in {} ms)",
                 dir.display(),
                 recovered.last_sequence,
                 recovered
                     .checkpoint
                     .map_or_else(|| "none".to_string(), |c| format!("at {c}")),
                 recovered.replayed,
+                recovered.overturns_replayed,
                 recovered.elapsed.as_millis(),
             );
-            let log = Arc::new(log);
+            let (log, overturns) = (Arc::new(decisions), Arc::new(overturns));
             let checkpointing = Checkpointing {
                 dir: dir.clone(),
                 store: data.store.clone(),
                 pipeline: pipeline.clone(),
                 log: log.clone(),
+                overturns: overturns.clone(),
                 retention: config.storage.retention(),
             };
             let every = Duration::from_secs(config.storage.checkpoint_seconds);
-            (log, Some(Checkpointer::start(checkpointing, every)))
+            (
+                log,
+                overturns,
+                Some(Checkpointer::start(checkpointing, every)),
+            )
         }
     };
     let _watcher = match &config.plugin_dir {
@@ -369,8 +381,15 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     },
                 )))
             };
-            enforcer::server::serve(listener, pipeline, log, server_options, shutdown_signal())
-                .await?;
+            enforcer::server::serve_with_overturns(
+                listener,
+                pipeline,
+                log,
+                overturns,
+                server_options,
+                shutdown_signal(),
+            )
+            .await?;
             let _ = stop_admin.send(());
             if let Some(admin) = admin {
                 admin.await??;

@@ -26,13 +26,13 @@ use std::sync::{Arc, RwLock};
 use foldhash::fast::RandomState;
 
 use crate::decision::{Decision, EnforcementAction, LabelChange};
-use crate::decision_log::{DecisionLog, Gap};
+use crate::decision_log::{BackingError, DecisionLog, Gap};
 use crate::event::Entity;
 use crate::ground_truth::{GroundTruth, LabelSource, LabelSubject};
 use crate::state::MemoryState;
 
 /// One decision's actions on one entity, lifted by a won appeal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Overturn {
     /// Its place among the overturns: the first is 1.
     pub sequence: u64,
@@ -54,6 +54,18 @@ pub struct Overturn {
     pub labelled_at_ms: i64,
     /// When the overturn was recorded (wall clock, Unix milliseconds).
     pub overturned_at_ms: i64,
+    /// The event time the labels were cleared as of: the decision's.
+    pub cleared_as_of_ms: i64,
+    /// The decision log's last sequence when it was recorded: where a
+    /// recovery replays it among the decisions.
+    pub after_decision: u64,
+}
+
+/// Where overturns are kept durably.
+pub trait OverturnBacking: Send + Sync {
+    /// Keep these overturns: when this returns `Ok`, a crash does not lose
+    /// them.
+    fn write_overturns(&self, overturns: &[Arc<Overturn>]) -> Result<(), BackingError>;
 }
 
 /// Every overturn recorded, numbered, bounded. Shared across threads.
@@ -62,6 +74,7 @@ pub struct OverturnLog {
     inner: RwLock<Inner>,
     /// The last sequence recorded; watchers wait on its changes.
     last: tokio::sync::watch::Sender<u64>,
+    backing: Option<Arc<dyn OverturnBacking>>,
 }
 
 #[derive(Default)]
@@ -121,7 +134,39 @@ impl OverturnLog {
                 ..Inner::default()
             }),
             last: tokio::sync::watch::Sender::new(0),
+            backing: None,
         }
+    }
+
+    /// A log that writes every overturn to `backing` before it counts as
+    /// recorded, continuing after `recovered` (every overturn the backing
+    /// holds, in order).
+    pub fn with_backing(
+        capacity: usize,
+        backing: Arc<dyn OverturnBacking>,
+        recovered: Vec<Overturn>,
+    ) -> Self {
+        let log = OverturnLog {
+            backing: Some(backing),
+            ..OverturnLog::new(capacity)
+        };
+        {
+            let mut inner = log.inner.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(first) = recovered.first() {
+                inner.first = first.sequence;
+            }
+            for overturn in recovered {
+                let sequence = overturn.sequence;
+                let pushed = inner.push(overturn, log.capacity);
+                debug_assert_eq!(
+                    pushed.sequence, sequence,
+                    "recovered overturns are in order"
+                );
+            }
+            let last = inner.first + inner.entries.len() as u64 - 1;
+            log.last.send_replace(last);
+        }
+        log
     }
 
     /// Overturn what a won appeal names: each kept live decision that
@@ -212,8 +257,18 @@ impl OverturnLog {
                 reference: appeal.reference.clone(),
                 labelled_at_ms: appeal.labelled_at_ms,
                 overturned_at_ms: now_ms,
+                cleared_as_of_ms: decision.event.occurred_at_ms,
+                after_decision: log.last_sequence(),
             };
             recorded.push(inner.push(overturn, self.capacity));
+        }
+        if let (Some(backing), false) = (&self.backing, recorded.is_empty())
+            && let Err(error) = backing.write_overturns(&recorded)
+        {
+            // The labels are cleared and the overturns recorded in memory;
+            // a crash before the next checkpoint would bring the labels
+            // back. Nothing better can be done than to say so loudly.
+            tracing::error!(%error, overturns = recorded.len(), "overturns were not kept durably");
         }
         if let Some(last) = recorded.last() {
             // Published under the lock, as the decision log does.

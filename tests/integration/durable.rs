@@ -6,8 +6,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use enforcer::durable::{Checkpointing, DataDir, Retention};
+use enforcer::decision::LabelChange;
+use enforcer::durable::{Checkpointing, DataDir, RecoveredLogs, Retention};
 use enforcer::examples::EXAMPLE_POLICY;
+use enforcer::ground_truth::{GroundTruth, LabelSource, LabelSubject, Truth};
 use enforcer::pipeline::{Pipeline, PipelineOptions};
 use enforcer::policy::Policy;
 use enforcer_examples::native::example_rules;
@@ -43,16 +45,21 @@ fn a_crashed_engine_s_state_comes_back_exactly_from_its_data_directory() {
     let traffic = traffic();
     let dir = tempfile::tempdir().unwrap();
     let first = pipeline(&traffic);
-    let (expected_live, expected_shadow, checkpoints, decided) = {
+    let (expected_live, expected_shadow, checkpoints, decided, overturned) = {
         let data = DataDir::open(dir.path()).unwrap();
-        let (log, recovered) = data.recover(&first, 1_000).unwrap();
+        let RecoveredLogs {
+            decisions,
+            overturns,
+            recovered,
+        } = data.recover(&first, 1_000).unwrap();
         assert_eq!(recovered.last_sequence, 0);
-        let log = Arc::new(log);
+        let (log, overturns) = (Arc::new(decisions), Arc::new(overturns));
         let checkpointing = Checkpointing {
             dir: dir.path().to_path_buf(),
             store: data.store.clone(),
             pipeline: first.clone(),
             log: log.clone(),
+            overturns: overturns.clone(),
             retention: KEEP_ALL,
         };
         // Two threads evaluate and log, in batches as the server does,
@@ -91,12 +98,50 @@ fn a_crashed_engine_s_state_comes_back_exactly_from_its_data_directory() {
             done.store(true, Ordering::Relaxed);
             (checkpointer.join().unwrap(), decided)
         });
+        // After the last checkpoint, an appeal is won by an account that
+        // a kept decision labelled: its labels are cleared.
+        let labelled = log
+            .read_after(log.last_sequence() - 900, 900)
+            .unwrap()
+            .into_iter()
+            .find_map(|logged| {
+                logged
+                    .decision
+                    .label_changes
+                    .iter()
+                    .find_map(|change| match change {
+                        LabelChange::Set { entity, .. }
+                            if logged
+                                .decision
+                                .outcome
+                                .actions
+                                .iter()
+                                .any(|a| &a.entity == entity) =>
+                        {
+                            Some(entity.clone())
+                        }
+                        _ => None,
+                    })
+            })
+            .expect("a recent decision labelled an entity it acted on");
+        let appeal = GroundTruth {
+            subject: LabelSubject::Entity(labelled.clone()),
+            truth: Truth::Benign,
+            source: LabelSource::Appeal,
+            labelled_at_ms: 0,
+            reference: "appeal-1".into(),
+        };
+        let before = first.live_state().label_records(&labelled);
+        let overturned = overturns.overturn(&appeal, &log, first.live_state(), 0);
+        assert!(!overturned.is_empty());
+        assert_ne!(first.live_state().label_records(&labelled), before);
         // No last checkpoint: the process "dies" here.
         (
             first.live_state().snapshot(),
             first.shadow_state().snapshot(),
             checkpoints,
             decided,
+            overturned,
         )
     };
     assert!(
@@ -112,7 +157,15 @@ fn a_crashed_engine_s_state_comes_back_exactly_from_its_data_directory() {
 
     let second = pipeline(&traffic);
     let data = DataDir::open(dir.path()).unwrap();
-    let (log, recovered) = data.recover(&second, 1_000).unwrap();
+    let RecoveredLogs {
+        decisions: log,
+        overturns,
+        recovered,
+    } = data.recover(&second, 1_000).unwrap();
+    assert_eq!(recovered.overturns_replayed, overturned.len() as u64);
+    assert_eq!(overturns.last_sequence(), overturned.len() as u64);
+    let kept = overturns.read_after(0, 100).unwrap();
+    assert_eq!(kept, overturned);
     assert_eq!(recovered.last_sequence, decided as u64);
     let covers = recovered.checkpoint.expect("a checkpoint was saved");
     assert!(covers > 0 && recovered.replayed == decided as u64 - covers);

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use super::DurableError;
 use super::store::{DecisionStore, Retention};
 use crate::decision_log::DecisionLog;
+use crate::overturn::OverturnLog;
 use crate::pipeline::{Pipeline, StateImages};
 
 /// The checkpoint's file name in the data directory.
@@ -30,12 +31,20 @@ const FORMAT: u32 = 1;
 pub struct Checkpoint {
     /// Every decision up to this sequence is in the images.
     pub covers: u64,
+    /// And every overturn up to this one.
+    pub covers_overturns: u64,
     /// The state stores' images.
     pub images: StateImages,
 }
 
-/// Save `images`, holding every decision up to `covers`, in `dir`.
-pub fn save(dir: &Path, covers: u64, images: &StateImages) -> Result<(), DurableError> {
+/// Save `images`, holding every decision up to `covers` and every
+/// overturn up to `covers_overturns`, in `dir`.
+pub fn save(
+    dir: &Path,
+    covers: u64,
+    covers_overturns: u64,
+    images: &StateImages,
+) -> Result<(), DurableError> {
     let path = dir.join(FILE_NAME);
     let temporary = dir.join(format!("{FILE_NAME}.tmp"));
     let io = |e: std::io::Error| DurableError::io(&temporary, e);
@@ -44,6 +53,7 @@ pub fn save(dir: &Path, covers: u64, images: &StateImages) -> Result<(), Durable
     out.write_all(MAGIC).map_err(io)?;
     out.write_all(&FORMAT.to_le_bytes()).map_err(io)?;
     out.write_all(&covers.to_le_bytes()).map_err(io)?;
+    out.write_all(&covers_overturns.to_le_bytes()).map_err(io)?;
     postcard::to_io(images, &mut out)
         .map_err(|e| DurableError::Corrupt(format!("encoding the state image: {e}")))?;
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
@@ -67,7 +77,7 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>, DurableError> {
         .read_to_end(&mut bytes)
         .map_err(|e| DurableError::io(&path, e))?;
     let corrupt = |what: &str| DurableError::Corrupt(format!("{}: {what}", path.display()));
-    if bytes.len() < 20 || &bytes[..8] != MAGIC {
+    if bytes.len() < 28 || &bytes[..8] != MAGIC {
         return Err(corrupt("not a state image"));
     }
     let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
@@ -77,8 +87,13 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>, DurableError> {
         )));
     }
     let covers = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-    let images = postcard::from_bytes(&bytes[20..]).map_err(|e| corrupt(&e.to_string()))?;
-    Ok(Some(Checkpoint { covers, images }))
+    let covers_overturns = u64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes"));
+    let images = postcard::from_bytes(&bytes[28..]).map_err(|e| corrupt(&e.to_string()))?;
+    Ok(Some(Checkpoint {
+        covers,
+        covers_overturns,
+        images,
+    }))
 }
 
 /// What a checkpoint took.
@@ -105,6 +120,8 @@ pub struct Checkpointing {
     pub pipeline: Arc<Pipeline>,
     /// The log whose last sequence a checkpoint covers.
     pub log: Arc<DecisionLog>,
+    /// The overturns, likewise.
+    pub overturns: Arc<OverturnLog>,
     /// What the store keeps.
     pub retention: Retention,
 }
@@ -117,8 +134,9 @@ impl Checkpointing {
         // Read before the copy begins: every decision logged by now was
         // counted before it was logged, so the images hold it.
         let covers = self.log.last_sequence();
+        let covers_overturns = self.overturns.last_sequence();
         let images = self.pipeline.state_images();
-        save(&self.dir, covers, &images)?;
+        save(&self.dir, covers, covers_overturns, &images)?;
         let pruned = self.store.prune(self.retention, covers)?;
         Ok(CheckpointStats {
             covers,

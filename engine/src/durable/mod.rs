@@ -2,9 +2,9 @@
 //! log in an embedded database (redb), and periodic checkpoints of the
 //! behaviour state beside it.
 //!
-//! * [`store`]: decisions by sequence and id; the decision log's
-//!   [`Backing`](crate::decision_log::Backing). A decision is in the store,
-//!   synced to disk, before its client gets it or a watcher sees it.
+//! * [`store`]: decisions by sequence and id, and overturns; the backing
+//!   of the decision log and of the overturn log. A decision is in the
+//!   store, synced to disk, before its client gets it or a watcher sees it.
 //! * [`checkpoint`]: images of the state stores, saved atomically every
 //!   interval and at shutdown.
 //! * [`recover`]: at start, the last image plus the decisions logged after
@@ -12,15 +12,16 @@
 //!
 //! The decision log is the write-ahead log of everything else. Counters
 //! are what logged events counted; labels are what logged decisions set
-//! or cleared; the event ids a retry must find are the logged decisions'.
+//! or cleared, less what overturns cleared; the event ids a retry must
+//! find are the logged decisions'.
 //! So an acknowledged decision loses nothing in a crash, and the state
 //! comes back exactly: the last image, and every logged event after it
 //! counted once (stamps tell which events an image already holds). What
 //! can differ after a crash is bounded to events whose evaluation had
 //! counted them but whose decision was not yet logged when the process
 //! died: their clients got no decision and retry, and those that were in
-//! the last image count twice. Overturns and the ground-truth book are not
-//! kept yet.
+//! the last image count twice. The ground-truth book (accuracy against
+//! labels) is not kept yet.
 
 pub mod checkpoint;
 pub mod recover;
@@ -30,10 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use checkpoint::{Checkpointer, Checkpointing};
-pub use recover::Recovered;
+pub use recover::{Recovered, RecoveredLogs};
 pub use store::{DecisionStore, Retention};
 
-use crate::decision_log::DecisionLog;
 use crate::pipeline::Pipeline;
 
 /// The database's file name in the data directory.
@@ -90,13 +90,13 @@ impl DataDir {
         })
     }
 
-    /// Bring `pipeline`'s state back and return the decision log that goes
-    /// on from the store, `capacity` decisions of it kept in memory.
+    /// Bring `pipeline`'s state back and return the logs that go on from
+    /// the store, `capacity` decisions kept in memory.
     pub fn recover(
         &self,
         pipeline: &Pipeline,
         capacity: usize,
-    ) -> Result<(DecisionLog, Recovered), DurableError> {
+    ) -> Result<RecoveredLogs, DurableError> {
         recover::recover(&self.dir, self.store.clone(), pipeline, capacity)
     }
 }

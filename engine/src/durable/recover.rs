@@ -1,7 +1,7 @@
 //! Recovery at start: the state image of the last checkpoint, the
-//! decisions logged after it replayed onto it, and the newest decisions
-//! taken back into the in-memory log and the pipeline's memory of recent
-//! event ids.
+//! decisions and overturns recorded after it replayed onto it in the order
+//! they were made, and the newest decisions taken back into the in-memory
+//! log and the pipeline's memory of recent event ids.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +10,9 @@ use super::DurableError;
 use super::checkpoint;
 use super::store::DecisionStore;
 use crate::decision_log::{DecisionLog, Logged};
+use crate::overturn::{Overturn, OverturnLog};
 use crate::pipeline::{Pipeline, RestoredStamps};
+use crate::state::MemoryState;
 
 /// Decisions read from the store at a time while replaying.
 const REPLAY_BATCH: usize = 4096;
@@ -24,27 +26,39 @@ pub struct Recovered {
     pub checkpoint: Option<u64>,
     /// Decisions replayed onto the checkpoint's state.
     pub replayed: u64,
+    /// Overturns replayed onto it.
+    pub overturns_replayed: u64,
     /// Decisions taken back into memory.
     pub in_memory: usize,
     /// How long it took.
     pub elapsed: Duration,
 }
 
+/// The logs a recovery hands back.
+pub struct RecoveredLogs {
+    /// The decision log, going on from the store.
+    pub decisions: DecisionLog,
+    /// The overturns, likewise.
+    pub overturns: OverturnLog,
+    /// What was found and done.
+    pub recovered: Recovered,
+}
+
 /// Bring `pipeline`'s state back from `dir` and `store`, and return the
-/// decision log that goes on from the store, keeping `capacity` decisions
-/// in memory.
+/// logs that go on from the store, keeping `capacity` decisions in memory.
 pub fn recover(
     dir: &std::path::Path,
     store: Arc<DecisionStore>,
     pipeline: &Pipeline,
     capacity: usize,
-) -> Result<(DecisionLog, Recovered), DurableError> {
+) -> Result<RecoveredLogs, DurableError> {
     let started = Instant::now();
     let mut recovered = Recovered::default();
     let bounds = store.bounds()?;
     recovered.last_sequence = bounds.map_or(0, |(_, last)| last);
+    let overturns = store.overturns()?;
 
-    let mut replay_after = 0;
+    let (mut replay_after, mut overturns_after) = (0, 0);
     let restored = match checkpoint::load(dir)? {
         Some(checkpoint) => {
             if let Some((first, _)) = bounds
@@ -59,23 +73,39 @@ pub fn recover(
             }
             recovered.checkpoint = Some(checkpoint.covers);
             replay_after = checkpoint.covers;
+            overturns_after = checkpoint.covers_overturns;
             pipeline.restore_state(checkpoint.images)
         }
         None => RestoredStamps::default(),
     };
+    // Each overturn goes back where it was made: before the first decision
+    // logged after it. (Label changes are replayed in the order they were
+    // made, so stretches merge and split as they did.)
+    let mut pending = overturns
+        .iter()
+        .filter(|o| o.sequence > overturns_after)
+        .peekable();
+    let live = pipeline.live_state();
     loop {
         let batch = store.after(replay_after, REPLAY_BATCH)?;
         let Some(last) = batch.last() else { break };
         replay_after = last.sequence;
         for stored in &batch {
+            while let Some(overturn) = pending.next_if(|o| o.after_decision < stored.sequence) {
+                clear_again(live, overturn);
+                recovered.overturns_replayed += 1;
+            }
             pipeline.replay(&stored.decision, stored.stamps, &restored);
         }
         recovered.replayed += batch.len() as u64;
     }
+    for overturn in pending {
+        clear_again(live, overturn);
+        recovered.overturns_replayed += 1;
+    }
 
-    let newest_from = recovered.last_sequence.saturating_sub(capacity as u64);
     let mut tail = Vec::new();
-    let mut after = newest_from;
+    let mut after = recovered.last_sequence.saturating_sub(capacity as u64);
     loop {
         let batch = store.after(after, REPLAY_BATCH)?;
         let Some(last) = batch.last() else { break };
@@ -89,7 +119,22 @@ pub fn recover(
         pipeline.remember(&logged.decision);
     }
     recovered.in_memory = tail.len();
-    let log = DecisionLog::with_backing(capacity, store, recovered.last_sequence, tail);
+    let decisions =
+        DecisionLog::with_backing(capacity, store.clone(), recovered.last_sequence, tail);
+    let overturns = OverturnLog::with_backing(capacity, store, overturns);
     recovered.elapsed = started.elapsed();
-    Ok((log, recovered))
+    Ok(RecoveredLogs {
+        decisions,
+        overturns,
+        recovered,
+    })
+}
+
+/// Clear again the labels an overturn cleared.
+fn clear_again(live: &MemoryState, overturn: &Overturn) {
+    for change in &overturn.labels_cleared {
+        if let crate::decision::LabelChange::Set { label, .. } = change {
+            live.clear_label(&overturn.entity, label, overturn.cleared_as_of_ms);
+        }
+    }
 }

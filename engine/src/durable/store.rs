@@ -16,12 +16,15 @@ use serde::{Deserialize, Serialize};
 use super::DurableError;
 use crate::decision::Decision;
 use crate::decision_log::{Backing, BackingError, Entry, Gap, Logged, ReadError};
+use crate::overturn::{Overturn, OverturnBacking};
 use crate::pipeline::CountStamps;
 
 /// Decisions by sequence.
 const DECISIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("decisions");
 /// Sequences by decision id.
 const DECISION_IDS: TableDefinition<&str, u64> = TableDefinition::new("decision_ids");
+/// Overturns by sequence, as JSON. Rare and small: all are kept.
+const OVERTURNS: TableDefinition<u64, &[u8]> = TableDefinition::new("overturns");
 
 /// Most decisions removed by one pruning transaction: commits wait while
 /// it runs, so it stays short.
@@ -83,6 +86,7 @@ impl DecisionStore {
         let txn = db.begin_write().map_err(store_error)?;
         txn.open_table(DECISIONS).map_err(store_error)?;
         txn.open_table(DECISION_IDS).map_err(store_error)?;
+        txn.open_table(OVERTURNS).map_err(store_error)?;
         txn.commit().map_err(store_error)?;
         Ok(DecisionStore { db })
     }
@@ -120,6 +124,21 @@ impl DecisionStore {
         {
             let (sequence, value) = row.map_err(store_error)?;
             found.push(decode(sequence.value(), value.value())?);
+        }
+        Ok(found)
+    }
+
+    /// Every overturn kept, in order.
+    pub fn overturns(&self) -> Result<Vec<Overturn>, DurableError> {
+        let txn = self.db.begin_read().map_err(store_error)?;
+        let table = txn.open_table(OVERTURNS).map_err(store_error)?;
+        let mut found = Vec::new();
+        for row in table.iter().map_err(store_error)? {
+            let (sequence, value) = row.map_err(store_error)?;
+            let overturn: Overturn = serde_json::from_slice(value.value()).map_err(|e| {
+                DurableError::Corrupt(format!("overturn {}: {e}", sequence.value()))
+            })?;
+            found.push(overturn);
         }
         Ok(found)
     }
@@ -214,6 +233,22 @@ impl Backing for DecisionStore {
                 decision: s.decision,
             })
             .collect())
+    }
+}
+
+impl OverturnBacking for DecisionStore {
+    fn write_overturns(&self, overturns: &[Arc<Overturn>]) -> Result<(), BackingError> {
+        let txn = self.db.begin_write().map_err(backing_error)?;
+        {
+            let mut table = txn.open_table(OVERTURNS).map_err(backing_error)?;
+            for overturn in overturns {
+                let value = serde_json::to_vec(&**overturn).map_err(backing_error)?;
+                table
+                    .insert(overturn.sequence, value.as_slice())
+                    .map_err(backing_error)?;
+            }
+        }
+        txn.commit().map_err(backing_error)
     }
 }
 

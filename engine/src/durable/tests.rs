@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::decision::Decision;
-use crate::decision_log::{Backing, BackingError, Entry, Gap, Logged, ReadError};
+use crate::decision_log::{Backing, BackingError, DecisionLog, Entry, Gap, Logged, ReadError};
 use crate::event::{Entity, Event};
 use crate::pipeline::CountStamps;
 use crate::state::{Stamps, StateImage};
@@ -184,9 +184,12 @@ fn a_checkpoint_reads_back_and_a_damaged_one_is_refused() {
         },
         shadow: StateImage::default(),
     };
-    checkpoint::save(dir.path(), 42, &images).unwrap();
+    checkpoint::save(dir.path(), 42, 3, &images).unwrap();
     let loaded = checkpoint::load(dir.path()).unwrap().unwrap();
-    assert_eq!((loaded.covers, loaded.images), (42, images));
+    assert_eq!(
+        (loaded.covers, loaded.covers_overturns, loaded.images),
+        (42, 3, images)
+    );
     let path = dir.path().join("state.image");
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[3] ^= 0xff;

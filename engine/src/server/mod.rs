@@ -124,6 +124,22 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Overturns are of kept decisions (one per entity each acted on):
+    // keep as many as the log keeps decisions.
+    let overturns = Arc::new(OverturnLog::new(log.capacity()));
+    serve_with_overturns(listener, pipeline, log, overturns, options, shutdown).await
+}
+
+/// [`serve`], recording the overturns of won appeals in `overturns` (a
+/// durable log recovered beside the decision log).
+pub async fn serve_with_overturns(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    log: Arc<DecisionLog>,
+    overturns: Arc<OverturnLog>,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -152,9 +168,7 @@ pub async fn serve(
         ));
     }
     let service = service::EnforcementService {
-        // Overturns are of kept decisions (one per entity each acted on):
-        // keep as many as the log keeps decisions.
-        overturns: Arc::new(OverturnLog::new(log.capacity())),
+        overturns,
         pipeline: pipeline.clone(),
         evaluator: Evaluator::new(
             pipeline,
