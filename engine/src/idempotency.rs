@@ -212,6 +212,11 @@ impl SeenEvents {
         before.saturating_sub(self.seen.len())
     }
 
+    /// Whether `id` is remembered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains_key(id)
+    }
+
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
         self.seen.len()

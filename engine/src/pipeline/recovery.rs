@@ -107,6 +107,12 @@ impl Pipeline {
         self.shared.seen.forget(decision);
     }
 
+    /// Whether a decision for event `event_id` is remembered (made, or
+    /// being made).
+    pub fn remembers(&self, event_id: &str) -> bool {
+        self.shared.seen.contains(event_id)
+    }
+
     /// Take a logged decision back into what the pipeline remembers of
     /// recent events: its event id (a retry gets this decision again) and
     /// the shadow and ground-truth tallies.

@@ -10,12 +10,33 @@ use tokio::sync::Semaphore;
 use tonic::Status;
 
 use crate::api::{self, FieldError, v1};
+use crate::decision::Decision;
 use crate::decision_log::DecisionLog;
 use crate::media::{ImageLimits, hash_attached_image};
 use crate::pipeline::{Evaluation, Pipeline};
 
 /// One event's result: its evaluation, or why it was not evaluated.
 pub type EventResult = Result<v1::EvaluateResponse, FieldError>;
+
+/// One event evaluated, not yet logged: the view its request asked for,
+/// and its evaluation.
+type Evaluated = (v1::DecisionView, Result<Evaluation, FieldError>);
+
+/// How long a copy of an event waits for the first copy's decision to be
+/// logged.
+const DUPLICATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where a batch stands when its worker is given back.
+enum Step {
+    /// Logged and rendered (an in-memory log takes no time to write).
+    Answered(Result<Vec<EventResult>, Status>),
+    /// Evaluated; its durable write still to wait for.
+    ToLog(Vec<Evaluated>),
+}
+
+fn worker_failed(error: tokio::task::JoinError) -> Status {
+    Status::internal(format!("evaluation worker failed: {error}"))
+}
 
 /// Runs batches of wire events through the pipeline and logs the decisions.
 #[derive(Clone)]
@@ -45,6 +66,11 @@ impl Evaluator {
 
     /// Evaluate a batch of requests on a blocking thread, once a worker is
     /// free; one result per request, in order.
+    ///
+    /// A durable log's write is waited for after the worker is given back:
+    /// a worker holding its place while the disk syncs would leave the
+    /// group commit nothing to group, and the engine would decide one
+    /// batch per sync.
     pub async fn evaluate(
         &self,
         requests: Vec<v1::EvaluateRequest>,
@@ -56,27 +82,42 @@ impl Evaluator {
             .await
             .map_err(|_| Status::unavailable("the engine is shutting down"))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let durable = self.log.is_durable();
+        let step = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            this.evaluate_batch(requests)
+            let evaluated = this.evaluate_all(requests);
+            if durable {
+                Step::ToLog(evaluated)
+            } else {
+                Step::Answered(this.log_and_render(evaluated))
+            }
         })
         .await
-        .map_err(|e| Status::internal(format!("evaluation worker failed: {e}")))?
+        .map_err(worker_failed)?;
+        match step {
+            Step::Answered(answered) => answered,
+            Step::ToLog(evaluated) => {
+                let this = self.clone();
+                tokio::task::spawn_blocking(move || this.log_and_render(evaluated))
+                    .await
+                    .map_err(worker_failed)?
+            }
+        }
     }
 
-    /// Evaluate each request, log the new decisions together (durably,
-    /// when the log is: before any reply), and render each in the view
-    /// its request asked for. A log that cannot keep the decisions fails
-    /// the whole batch with `UNAVAILABLE`: no client gets a decision that
-    /// is not logged.
-    fn evaluate_batch(
-        &self,
-        requests: Vec<v1::EvaluateRequest>,
-    ) -> Result<Vec<EventResult>, Status> {
-        let evaluated: Vec<(v1::DecisionView, Result<Evaluation, FieldError>)> = requests
+    /// Evaluate each request.
+    fn evaluate_all(&self, requests: Vec<v1::EvaluateRequest>) -> Vec<Evaluated> {
+        requests
             .into_iter()
             .map(|request| (request.view(), self.evaluate_one(request.event)))
-            .collect();
+            .collect()
+    }
+
+    /// Log the new decisions together (durably, when the log is: before
+    /// any reply), and render each in the view its request asked for. A
+    /// log that cannot keep the decisions fails the whole batch with
+    /// `UNAVAILABLE`: no client gets a decision that is not logged.
+    fn log_and_render(&self, evaluated: Vec<Evaluated>) -> Result<Vec<EventResult>, Status> {
         let fresh: Vec<_> = evaluated
             .iter()
             .filter_map(|(_, result)| result.as_ref().ok())
@@ -96,30 +137,54 @@ impl Evaluator {
                 )));
             }
         };
-        Ok(evaluated
+        evaluated
             .into_iter()
             .map(|(view, result)| {
-                let evaluation = result?;
+                let evaluation = match result {
+                    Ok(evaluation) => evaluation,
+                    Err(bad_event) => return Ok(Err(bad_event)),
+                };
                 let sequence = if evaluation.duplicate {
-                    // Logged when it was first decided, unless the log has
-                    // dropped it since (or the first evaluation is still
-                    // being logged: then 0).
-                    self.log
-                        .get(&evaluation.decision.id)
-                        .map_or(0, |logged| logged.sequence)
+                    self.logged_sequence(&evaluation.decision)?
                 } else {
                     sequences.next().expect("a sequence per new decision")
                 };
-                Ok(v1::EvaluateResponse {
+                Ok(Ok(v1::EvaluateResponse {
                     decision: Some(api::decision_view_to_proto(
                         &evaluation.decision,
                         sequence,
                         view,
                     )),
                     duplicate: evaluation.duplicate,
-                })
+                }))
             })
-            .collect())
+            .collect()
+    }
+
+    /// The sequence of a decision made before, for a copy of its event.
+    /// The first copy's decision may still be on its way to the log: the
+    /// copy waits for it, so that no client is given a decision the log
+    /// could lose. One the log has since dropped is answered with 0.
+    fn logged_sequence(&self, decision: &Decision) -> Result<u64, Status> {
+        let deadline = std::time::Instant::now() + DUPLICATE_WAIT;
+        loop {
+            if let Some(logged) = self.log.get(&decision.id) {
+                return Ok(logged.sequence);
+            }
+            if !self.log.is_durable() {
+                return Ok(0);
+            }
+            let waited_out = std::time::Instant::now() >= deadline;
+            if waited_out || !self.pipeline.remembers(&decision.event.id) {
+                // Its write failed (and the event was forgotten), or is
+                // taking far too long.
+                return Err(Status::unavailable(format!(
+                    "event {}: the decision of its first copy is not logged; retry it",
+                    decision.event.id
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     fn evaluate_one(&self, event: Option<v1::Event>) -> Result<Evaluation, FieldError> {
