@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::banks::file::BankSpec;
+use crate::jetstream::NatsConfig;
 use crate::media::ImageLimits;
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
 use crate::registry::SignaturePolicy;
@@ -53,6 +54,9 @@ pub struct ServeConfig {
     /// `plugin_dir`: the demo bank of the example rules.
     #[serde(default)]
     pub banks: Vec<BankSpec>,
+    /// `[nats]`: publish decisions to NATS JetStream. Unset: no publishing.
+    #[serde(default)]
+    pub nats: Option<NatsConfig>,
 }
 
 /// `[admin]`: the control plane, on a listener of its own.
@@ -236,6 +240,7 @@ impl Default for ServeConfig {
             admin: AdminConfig::default(),
             rules: RulesConfig::default(),
             banks: Vec::new(),
+            nats: None,
         }
     }
 }
@@ -422,6 +427,10 @@ impl ServeConfig {
                 "must be at least 1".into(),
             ));
         }
+        if let Some(nats) = &self.nats {
+            nats.check()
+                .map_err(|(key, message)| bad("nats", key, message))?;
+        }
         Ok(())
     }
 
@@ -548,6 +557,37 @@ ground_truth_labels = 400
     }
 
     #[test]
+    fn nats_is_off_unless_its_section_is_there() {
+        assert_eq!(ServeConfig::parse("").unwrap().nats, None);
+        let nats = ServeConfig::parse("[nats]\n").unwrap().nats.unwrap();
+        assert_eq!(nats, NatsConfig::default());
+        let nats = ServeConfig::parse(
+            "[nats]\nurl = \"nats://10.0.0.1:4333\"\nsubject_prefix = \"t.d\"\nstream = \"S\"\n\
+             retention = \"work_queue\"\nstorage = \"memory\"\nduplicate_window_seconds = 30\n\
+             max_age_seconds = 3600\nin_flight = 8\nreplicas = 3\nack_timeout_ms = 100\n\
+             retry_max_ms = 200\nshutdown_grace_seconds = 1\n",
+        )
+        .unwrap()
+        .nats
+        .unwrap();
+        assert_eq!(nats.subject("block_account"), "t.d.block_account");
+        assert_eq!(
+            (
+                nats.retention,
+                nats.storage,
+                nats.duplicate_window_seconds,
+                nats.in_flight
+            ),
+            (
+                crate::jetstream::Retention::WorkQueue,
+                crate::jetstream::Storage::Memory,
+                30,
+                8
+            )
+        );
+    }
+
+    #[test]
     fn mistakes_are_refused_with_their_line() {
         let cases = [
             (
@@ -575,6 +615,15 @@ ground_truth_labels = 400
             (
                 "[state]\nsweep_interval_seconds = 0",
                 "config line 2: state.sweep_interval_seconds: must be at least 1",
+            ),
+            (
+                "[nats]\nstream = \"ENFORCER\"\nsubject_prefix = \"a.*\"",
+                "config line 3: nats.subject_prefix: \"a.*\": has a wildcard",
+            ),
+            ("[nats]\n\nurl = \"nats://\"", "config line 3: nats.url: "),
+            (
+                "[nats]\nurls = \"x\"",
+                "config line 2: unknown field `urls`",
             ),
         ];
         for (text, expected) in cases {

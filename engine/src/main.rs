@@ -20,6 +20,7 @@ use enforcer::decision::LabelChange;
 use enforcer::decision_log::DecisionLog;
 use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
+use enforcer::jetstream::JetStreamPublisher;
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
 use enforcer::registry::admission::now_ms;
@@ -160,6 +161,11 @@ struct ServeArgs {
     /// here, so that control-plane changes survive a restart.
     #[arg(long, env = "ENFORCER_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Publish decisions to the NATS JetStream server at this address
+    /// (`nats://host:port`); the rest of `[nats]` as configured, or its
+    /// defaults.
+    #[arg(long, env = "ENFORCER_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -204,6 +210,9 @@ impl ServeArgs {
         config.rules.allow_unsigned |= self.allow_unsigned_rules;
         if let Some(dir) = &self.state_dir {
             config.rules.state_dir = Some(dir.clone());
+        }
+        if let Some(url) = &self.nats_url {
+            config.nats.get_or_insert_with(Default::default).url = url.clone();
         }
         config.check("settings")?;
         Ok(config)
@@ -321,8 +330,23 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     },
                 )))
             };
+            let (stop_publishing, publishing_stopping) = tokio::sync::watch::channel(false);
+            let publisher = config.nats.clone().map(|nats| {
+                println!(
+                    "publishing decisions to JetStream stream {} at {} ({})",
+                    nats.stream,
+                    nats.url,
+                    nats.stream_subjects()
+                );
+                JetStreamPublisher::start(log.clone(), nats, publishing_stopping)
+            });
             enforcer::server::serve(listener, pipeline, log, server_options, shutdown_signal())
                 .await?;
+            // Every decision is in the log now: publish what is left.
+            let _ = stop_publishing.send(true);
+            if let Some(publisher) = publisher {
+                publisher.join().await;
+            }
             let _ = stop_admin.send(());
             if let Some(admin) = admin {
                 admin.await??;
