@@ -422,6 +422,7 @@ impl JetStreamPublisher {
             settings,
             shared: shared.clone(),
             stopping,
+            stop_open: true,
             position: None,
             present: HashSet::new(),
             present_until: 0,
@@ -510,6 +511,8 @@ struct Worker {
     settings: NatsConfig,
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
+    /// Whether `stopping` can still change.
+    stop_open: bool,
     /// Every decision up to here is in the stream; `None` until the stream
     /// has been read at start.
     position: Option<u64>,
@@ -619,11 +622,9 @@ impl Worker {
             tokio::select! {
                 () = &mut sleep => return !self.finished(),
                 () = sleep_until_or_never(deadline) => return false,
-                changed = self.stopping.changed(), if self.stop.is_none() => {
-                    if changed.is_err() {
-                        // The stop sender is gone without a stop: keep on.
-                        std::future::pending::<()>().await;
-                    }
+                changed = self.stopping.changed(), if self.stop.is_none() && self.stop_open => {
+                    // A sender gone without a stop never stops it.
+                    self.stop_open = changed.is_ok();
                     self.note_stop();
                 }
             }
@@ -659,7 +660,7 @@ impl Worker {
             .timeout(timeout)
             .max_ack_inflight(settings.in_flight.max(1))
             .build(client.clone());
-        ensure_jetstream(&context, &settings.url).await?;
+        ensure_jetstream(&client, &settings.url).await?;
         let stream = ensure_stream(&context, settings).await?;
         if self.position.is_none() {
             let resume = resume_point(&stream, &self.log, settings).await?;
@@ -731,10 +732,8 @@ impl Worker {
                             return Ok(());
                         }
                     }
-                    changed = self.stopping.changed(), if self.stop.is_none() => {
-                        if changed.is_err() {
-                            std::future::pending::<()>().await;
-                        }
+                    changed = self.stopping.changed(), if self.stop.is_none() && self.stop_open => {
+                        self.stop_open = changed.is_ok();
                     }
                     () = sleep_until_or_never(deadline) => {}
                 }
@@ -868,27 +867,41 @@ fn payload(logged: &Logged, max_payload: usize) -> Option<bytes::Bytes> {
     None
 }
 
-/// Fail clearly when the server has no JetStream.
-async fn ensure_jetstream(context: &jetstream::Context, url: &str) -> Result<(), Failure> {
-    use async_nats::jetstream::context::AccountErrorKind;
-    match context.query_account().await {
-        Ok(_) => Ok(()),
-        Err(e) => match e.kind() {
-            AccountErrorKind::JetStreamUnavailable => Err(Failure::NoJetStream { url: url.into() }),
-            AccountErrorKind::JetStream(error)
-                if [
-                    ErrorCode::JETSTREAM_NOT_ENABLED,
-                    ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT,
-                ]
-                .contains(&error.error_code()) =>
-            {
-                Err(Failure::NoJetStream { url: url.into() })
-            }
-            _ => Err(Failure::JetStream {
+/// Fail clearly when the server has no JetStream. (The account request is
+/// read loosely: servers older than the client add and rename fields.)
+async fn ensure_jetstream(client: &async_nats::Client, url: &str) -> Result<(), Failure> {
+    use async_nats::client::RequestErrorKind;
+    let no_jetstream = || Failure::NoJetStream { url: url.into() };
+    let answer = client
+        .request("$JS.API.INFO", bytes::Bytes::new())
+        .await
+        .map_err(|e| match e.kind() {
+            RequestErrorKind::NoResponders => no_jetstream(),
+            _ => Failure::JetStream {
                 url: url.into(),
                 message: e.to_string(),
-            }),
-        },
+            },
+        })?;
+    let answer: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap_or_default();
+    match answer.get("error") {
+        None => Ok(()),
+        Some(error) => {
+            let code = error.get("err_code").and_then(serde_json::Value::as_u64);
+            let not_enabled = [
+                ErrorCode::JETSTREAM_NOT_ENABLED,
+                ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT,
+            ]
+            .iter()
+            .any(|c| Some(c.0) == code);
+            if not_enabled {
+                Err(no_jetstream())
+            } else {
+                Err(Failure::JetStream {
+                    url: url.into(),
+                    message: error.to_string(),
+                })
+            }
+        }
     }
 }
 
