@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::banks::file::BankSpec;
+use crate::jetstream::NatsConfig;
 use crate::media::ImageLimits;
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
 use crate::registry::SignaturePolicy;
@@ -56,6 +57,9 @@ pub struct ServeConfig {
     /// Where decisions and state are kept.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// `[nats]`: publish decisions to NATS JetStream. Unset: no publishing.
+    #[serde(default)]
+    pub nats: Option<NatsConfig>,
 }
 
 /// Where decisions and state are kept.
@@ -298,6 +302,7 @@ impl Default for ServeConfig {
             rules: RulesConfig::default(),
             banks: Vec::new(),
             storage: StorageConfig::default(),
+            nats: None,
         }
     }
 }
@@ -495,6 +500,10 @@ impl ServeConfig {
                 "must be at least 1".into(),
             ));
         }
+        if let Some(nats) = &self.nats {
+            nats.check()
+                .map_err(|(key, message)| bad("nats", key, message))?;
+        }
         Ok(())
     }
 
@@ -621,6 +630,37 @@ ground_truth_labels = 400
     }
 
     #[test]
+    fn nats_is_off_unless_its_section_is_there() {
+        assert_eq!(ServeConfig::parse("").unwrap().nats, None);
+        let nats = ServeConfig::parse("[nats]\n").unwrap().nats.unwrap();
+        assert_eq!(nats, NatsConfig::default());
+        let nats = ServeConfig::parse(
+            "[nats]\nurl = \"nats://10.0.0.1:4333\"\nsubject_prefix = \"t.d\"\nstream = \"S\"\n\
+             retention = \"work_queue\"\nstorage = \"memory\"\nduplicate_window_seconds = 30\n\
+             max_age_seconds = 3600\nin_flight = 8\nreplicas = 3\nack_timeout_ms = 100\n\
+             retry_max_ms = 200\nshutdown_grace_seconds = 1\n",
+        )
+        .unwrap()
+        .nats
+        .unwrap();
+        assert_eq!(nats.subject("block_account"), "t.d.block_account");
+        assert_eq!(
+            (
+                nats.retention,
+                nats.storage,
+                nats.duplicate_window_seconds,
+                nats.in_flight
+            ),
+            (
+                crate::jetstream::Retention::WorkQueue,
+                crate::jetstream::Storage::Memory,
+                30,
+                8
+            )
+        );
+    }
+
+    #[test]
     fn mistakes_are_refused_with_their_line() {
         let cases = [
             (
@@ -656,6 +696,15 @@ ground_truth_labels = 400
             (
                 "[storage]\ncheckpoint_seconds = 0",
                 "config line 2: storage.checkpoint_seconds: must be at least 1",
+            ),
+            (
+                "[nats]\nstream = \"ENFORCER\"\nsubject_prefix = \"a.*\"",
+                "config line 3: nats.subject_prefix: \"a.*\": has a wildcard",
+            ),
+            ("[nats]\n\nurl = \"nats://\"", "config line 3: nats.url: "),
+            (
+                "[nats]\nurls = \"x\"",
+                "config line 2: unknown field `urls`",
             ),
         ];
         for (text, expected) in cases {

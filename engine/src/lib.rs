@@ -22,6 +22,8 @@
 //! * [`shadow_report`], [`ground_truth`], [`accuracy`], [`overturn`]: shadow
 //!   against live, ground truth joined to decisions, precision and recall,
 //!   and won appeals lifting what decisions did.
+//! * [`jetstream`]: decisions published to NATS JetStream, one subject per
+//!   action, for the services that carry them out.
 //! * [`clearinghouse`]: report records for decisions that report to the
 //!   child-safety clearing house, with the media's hashes and bank matches.
 //! * [`api`], [`server`], [`config`]: the gRPC data plane and `enforcer
@@ -45,6 +47,7 @@ pub mod examples;
 pub mod fixtures;
 pub mod ground_truth;
 pub mod idempotency;
+pub mod jetstream;
 pub mod manifest;
 pub mod media;
 pub mod overturn;

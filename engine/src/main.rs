@@ -21,6 +21,7 @@ use enforcer::decision_log::DecisionLog;
 use enforcer::durable::{Checkpointer, Checkpointing, DataDir, RecoveredLogs};
 use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
+use enforcer::jetstream::JetStreamPublisher;
 use enforcer::overturn::OverturnLog;
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
@@ -169,6 +170,11 @@ struct ServeArgs {
     /// Keep decisions and state in memory only: a restart begins empty.
     #[arg(long, conflicts_with = "data_dir")]
     in_memory: bool,
+    /// Publish decisions to the NATS JetStream server at this address
+    /// (`nats://host:port`); the rest of `[nats]` as configured, or its
+    /// defaults.
+    #[arg(long, env = "ENFORCER_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -220,6 +226,9 @@ impl ServeArgs {
         }
         if self.in_memory {
             config.storage.mode = StorageMode::Memory;
+        }
+        if let Some(url) = &self.nats_url {
+            config.nats.get_or_insert_with(Default::default).url = url.clone();
         }
         config.check("settings")?;
         Ok(config)
@@ -381,6 +390,16 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     },
                 )))
             };
+            let (stop_publishing, publishing_stopping) = tokio::sync::watch::channel(false);
+            let publisher = config.nats.clone().map(|nats| {
+                println!(
+                    "publishing decisions to JetStream stream {} at {} ({})",
+                    nats.stream,
+                    nats.url,
+                    nats.stream_subjects()
+                );
+                JetStreamPublisher::start(log.clone(), nats, publishing_stopping)
+            });
             enforcer::server::serve_with_overturns(
                 listener,
                 pipeline,
@@ -390,6 +409,11 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 shutdown_signal(),
             )
             .await?;
+            // Every decision is in the log now: publish what is left.
+            let _ = stop_publishing.send(true);
+            if let Some(publisher) = publisher {
+                publisher.join().await;
+            }
             let _ = stop_admin.send(());
             if let Some(admin) = admin {
                 admin.await??;

@@ -14,6 +14,7 @@ mod hostile;
 mod interop;
 mod isolation;
 mod isolation_props;
+mod jetstream;
 mod lifecycle;
 mod pipeline;
 mod plugin_tests;
