@@ -990,7 +990,7 @@ struct Resume {
 /// been lost, so publishing goes on from `in_flight` decisions before it,
 /// skipping the messages found in the stream. When the log does not hold
 /// that decision at that sequence, it is not the log the stream was
-/// following (the engine started again with a new log): all it holds is
+/// following (an engine started again in memory, with a new log): all it holds is
 /// published, and the duplicate window drops what is already there.
 async fn resume_point(
     stream: &stream::Stream,
