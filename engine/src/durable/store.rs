@@ -114,8 +114,19 @@ impl DecisionStore {
 
     /// Up to `limit` decisions after sequence `after`, in order.
     pub fn after(&self, after: u64, limit: usize) -> Result<Vec<StoredDecision>, DurableError> {
+        Ok(self.read(after, limit)?.1)
+    }
+
+    /// The first sequence kept, and up to `limit` decisions after `after`,
+    /// read in one transaction: a prune between the two cannot hide a gap.
+    fn read(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Option<u64>, Vec<StoredDecision>), DurableError> {
         let txn = self.db.begin_read().map_err(store_error)?;
         let table = txn.open_table(DECISIONS).map_err(store_error)?;
+        let first = table.first().map_err(store_error)?.map(|(k, _)| k.value());
         let mut found = Vec::new();
         for row in table
             .range(after.saturating_add(1)..)
@@ -125,7 +136,7 @@ impl DecisionStore {
             let (sequence, value) = row.map_err(store_error)?;
             found.push(decode(sequence.value(), value.value())?);
         }
-        Ok(found)
+        Ok((first, found))
     }
 
     /// Every overturn kept, in order.
@@ -222,10 +233,10 @@ impl Backing for DecisionStore {
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Logged>, ReadError> {
-        if let Some((first, _)) = self.bounds().map_err(backing_error)? {
+        let (first, found) = self.read(after, limit).map_err(backing_error)?;
+        if let Some(first) = first {
             Gap::start_after(after, first)?;
         }
-        let found = self.after(after, limit).map_err(backing_error)?;
         Ok(found
             .into_iter()
             .map(|s| Logged {
