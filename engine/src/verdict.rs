@@ -39,6 +39,32 @@ pub enum Action {
     ReportToClearinghouse,
 }
 
+impl Severity {
+    /// Its name, as the JSON forms, reports and message subjects spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Allow => "allow",
+            Severity::Review => "review",
+            Severity::Limit => "limit",
+            Severity::Block => "block",
+        }
+    }
+}
+
+impl Action {
+    /// Its name, as the JSON forms, the rules' contract and message
+    /// subjects spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::BlockAccount => "block_account",
+            Action::BanGroup => "ban_group",
+            Action::LimitForwarding => "limit_forwarding",
+            Action::RemoveMedia => "remove_media",
+            Action::ReportToClearinghouse => "report_to_clearinghouse",
+        }
+    }
+}
+
 /// Which entity an action or effect is about, as the rule named it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,5 +248,35 @@ mod duration_micros {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_micros(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_contract_s_names() {
+        for action in [
+            Action::BlockAccount,
+            Action::BanGroup,
+            Action::LimitForwarding,
+            Action::RemoveMedia,
+            Action::ReportToClearinghouse,
+        ] {
+            assert_eq!(
+                serde_json::to_value(action).unwrap(),
+                action.name(),
+                "{action:?}"
+            );
+        }
+        for severity in [
+            Severity::Allow,
+            Severity::Review,
+            Severity::Limit,
+            Severity::Block,
+        ] {
+            assert_eq!(serde_json::to_value(severity).unwrap(), severity.name());
+        }
     }
 }

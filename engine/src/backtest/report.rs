@@ -254,10 +254,5 @@ pub struct Side {
 
 /// A severity as reports spell it.
 pub fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Allow => "allow",
-        Severity::Review => "review",
-        Severity::Limit => "limit",
-        Severity::Block => "block",
-    }
+    severity.name()
 }

@@ -445,14 +445,7 @@ fn side(replay: &Replay, at: usize) -> Side {
         actions: decided
             .actions
             .iter()
-            .map(|a| format!("{} {}", action_name(a.action), a.entity))
+            .map(|a| format!("{} {}", a.action.name(), a.entity))
             .collect(),
     }
-}
-
-fn action_name(action: crate::verdict::Action) -> String {
-    serde_json::to_value(action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }

@@ -11,7 +11,7 @@ use crate::api::{self, v1};
 use crate::decision::{Decision, EnforcementAction};
 use crate::decision_log::Logged;
 use crate::event::{Entity, EntityKind};
-use crate::verdict::{Action, Severity};
+use crate::verdict::Severity;
 /// The header naming the decision's sequence in the decision log.
 pub const HEADER_SEQUENCE: &str = "Enforcer-Sequence";
 /// The header naming the decision id (escaped, see [`escape`]).
@@ -26,27 +26,6 @@ pub const HEADER_ENTITY: &str = "Enforcer-Entity";
 pub const HEADER_SEVERITY: &str = "Enforcer-Severity";
 /// The content type of every message's payload.
 pub const CONTENT_TYPE: &str = "application/x-protobuf; messageType=enforcement.v1.Decision";
-
-/// An action's name, as subjects, headers and the rules' contract spell it.
-pub fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::BlockAccount => "block_account",
-        Action::BanGroup => "ban_group",
-        Action::LimitForwarding => "limit_forwarding",
-        Action::RemoveMedia => "remove_media",
-        Action::ReportToClearinghouse => "report_to_clearinghouse",
-    }
-}
-
-/// A severity's name.
-pub fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Allow => "allow",
-        Severity::Review => "review",
-        Severity::Limit => "limit",
-        Severity::Block => "block",
-    }
-}
 
 /// A string made safe for a header value and for joining with `/`: `%`,
 /// `/`, white space and control characters are percent-encoded (UTF-8
@@ -103,7 +82,7 @@ pub fn planned_messages(decision: &Decision) -> Vec<Planned> {
         .iter()
         .filter(|a| severity >= EnforcementAction::min_severity(a.action))
         .map(|a| {
-            let topic = action_name(a.action);
+            let topic = a.action.name();
             Planned {
                 topic,
                 message_id: format!("{decision_id}/{topic}/{}", entity_name(&a.entity)),
@@ -113,7 +92,7 @@ pub fn planned_messages(decision: &Decision) -> Vec<Planned> {
         .collect();
     planned.dedup();
     if planned.is_empty() {
-        let topic = severity_name(severity);
+        let topic = severity.name();
         planned.push(Planned {
             topic,
             entity: None,
@@ -133,10 +112,7 @@ pub(super) fn headers(logged: &Logged, planned: &Planned) -> HeaderMap {
     if let Some(entity) = &planned.entity {
         headers.insert(HEADER_ENTITY, entity_name(entity).as_str());
     }
-    headers.insert(
-        HEADER_SEVERITY,
-        severity_name(logged.decision.outcome.severity),
-    );
+    headers.insert(HEADER_SEVERITY, logged.decision.outcome.severity.name());
     headers.insert("Content-Type", CONTENT_TYPE);
     headers
 }
@@ -183,6 +159,7 @@ mod tests {
     use crate::decision::Outcome;
     use crate::event::Event;
     use crate::jetstream::NatsConfig;
+    use crate::verdict::Action;
 
     fn decision(id: &str, severity: Severity, actions: &[(Action, Entity)]) -> Decision {
         let mut event = Event::new(id, "message.sent", 0, Entity::account("actor"));
@@ -210,34 +187,6 @@ mod tests {
 
     fn topics(decision: &Decision) -> Vec<&'static str> {
         planned_messages(decision).iter().map(|p| p.topic).collect()
-    }
-
-    #[test]
-    fn names_are_the_contract_s_names() {
-        for action in [
-            Action::BlockAccount,
-            Action::BanGroup,
-            Action::LimitForwarding,
-            Action::RemoveMedia,
-            Action::ReportToClearinghouse,
-        ] {
-            assert_eq!(
-                serde_json::to_value(action).unwrap(),
-                action_name(action),
-                "{action:?}"
-            );
-        }
-        for severity in [
-            Severity::Allow,
-            Severity::Review,
-            Severity::Limit,
-            Severity::Block,
-        ] {
-            assert_eq!(
-                serde_json::to_value(severity).unwrap(),
-                severity_name(severity)
-            );
-        }
     }
 
     #[test]

@@ -52,7 +52,7 @@ use crate::decision_log::{DecisionLog, ReadError};
 
 pub use messages::{
     CONTENT_TYPE, HEADER_ACTION, HEADER_DECISION_ID, HEADER_ENTITY, HEADER_SEQUENCE,
-    HEADER_SEVERITY, Planned, action_name, entity_name, escape, planned_messages, severity_name,
+    HEADER_SEVERITY, Planned, entity_name, escape, planned_messages,
 };
 pub use settings::{NatsConfig, Retention, Storage};
 
