@@ -195,6 +195,12 @@ pub enum RuleError {
         /// Why.
         message: String,
     },
+    /// The state it read (counters, labels) could not be reached.
+    #[error("state unavailable: {message}")]
+    State {
+        /// Why.
+        message: String,
+    },
 }
 
 impl RuleError {
@@ -210,6 +216,7 @@ impl RuleError {
             RuleError::HostCall { .. } => "host_call",
             RuleError::BadOutput { .. } => "bad_output",
             RuleError::Unavailable { .. } => "unavailable",
+            RuleError::State { .. } => "state",
         }
     }
 }

@@ -19,6 +19,7 @@ mod lifecycle;
 mod pipeline;
 mod plugin_tests;
 mod proto;
+mod redis;
 mod router;
 mod runtime;
 mod shadow;

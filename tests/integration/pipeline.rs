@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use enforcer::decision::{Decision, EnforcementAction, LabelChange};
 use enforcer::event::{Entity, Event, Value};
 use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
-use enforcer::pipeline::{Pipeline, PipelineError, PipelineOptions};
+use enforcer::pipeline::{EvaluateError, Pipeline, PipelineError, PipelineOptions};
 use enforcer::policy::{Mode, Policy};
 use enforcer::rule::Rule;
 use enforcer::runtime::Runtime;
@@ -259,7 +259,9 @@ fn invalid_events_name_the_field_and_change_nothing() {
         ),
     ];
     for (event, field) in cases {
-        let error = pipeline.evaluate(event).unwrap_err();
+        let EvaluateError::Invalid(error) = pipeline.evaluate(event).unwrap_err() else {
+            panic!("expected an invalid event");
+        };
         assert_eq!(error.field, field, "{error}");
     }
     assert_eq!(pipeline.live_state().size().entities, 0);
@@ -463,14 +465,21 @@ fn events_dated_ahead_of_the_clock_are_refused() {
     decide(&pipeline, &forward("f-0", 1, T0));
     let before = pipeline.live_state().snapshot();
     for at in [i64::MAX, T0 + 10 * 365 * 86_400_000] {
-        let error = pipeline.evaluate(forward("future", 1, at)).unwrap_err();
+        let EvaluateError::Invalid(error) =
+            pipeline.evaluate(forward("future", 1, at)).unwrap_err()
+        else {
+            panic!("expected an invalid event");
+        };
         assert_eq!(error.field, "occurred_at");
         assert!(
             error.message.contains("ahead of the engine's clock"),
             "{error}"
         );
     }
-    let error = pipeline.evaluate(forward("past", 1, -5)).unwrap_err();
+    let EvaluateError::Invalid(error) = pipeline.evaluate(forward("past", 1, -5)).unwrap_err()
+    else {
+        panic!("expected an invalid event");
+    };
     assert_eq!(error.field, "occurred_at");
     pipeline.sweep();
     assert_eq!(pipeline.live_state().snapshot(), before);

@@ -19,7 +19,6 @@
 //! in its place for a stable slice of actors (a rollout). The state, the
 //! event ids seen and each version's running costs outlive snapshots.
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -46,18 +45,17 @@ use crate::shadow_report::{ShadowLedger, ShadowReport};
 use crate::state::catalog::SHADOW_COUNTER_BASE;
 use crate::state::memory::{DEFAULT_LATENESS_SECONDS, label_expiry_ms};
 use crate::state::{
-    CounterCatalog, CounterId, CounterStores, MemoryState, RuleStateView, SharedCounter, Stamps,
-    StateView,
+    CounterCatalog, CounterId, CounterStores, MemoryState, RedisState, RuleStateView,
+    SharedCounter, StateBackend, StateError, StateView,
 };
+use crate::verdict::RuleError;
+
+pub use crate::state::CountStamps;
 use crate::verdict::{Effect, RuleOutcome, Severity};
 
 mod recovery;
 
 pub use recovery::{RestoredStamps, StateImages};
-
-/// The ids of live counters, and of those only shadow rules read.
-const LIVE_COUNTERS: Range<CounterId> = CounterId(0)..SHADOW_COUNTER_BASE;
-const SHADOW_COUNTERS: Range<CounterId> = SHADOW_COUNTER_BASE..CounterId(u32::MAX);
 
 /// How far ahead of the engine's clock an event may be dated by default:
 /// clients' clocks drift, but not by this much.
@@ -101,6 +99,9 @@ pub struct PipelineOptions {
     /// book (the default). A backtest, which scores its decisions itself,
     /// turns this off and saves the cost.
     pub keep_reports: bool,
+    /// Keep counters and labels in this Redis, shared with every engine
+    /// node that uses it, instead of in memory.
+    pub redis: Option<Arc<RedisState>>,
 }
 
 impl Default for PipelineOptions {
@@ -117,6 +118,7 @@ impl Default for PipelineOptions {
             shadow_report_minutes: crate::shadow_report::DEFAULT_RETENTION_MINUTES,
             ground_truth_entities: crate::ground_truth::DEFAULT_MAX_ENTITIES,
             ground_truth_labels: crate::ground_truth::DEFAULT_MAX_TRUTHS,
+            redis: None,
         }
     }
 }
@@ -146,15 +148,18 @@ pub struct Evaluation {
     pub stamps: CountStamps,
 }
 
-/// The stamps one event's counting took in the live and the shadow store.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CountStamps {
-    /// In the live store.
-    #[serde(default, skip_serializing_if = "Stamps::is_empty")]
-    pub live: Stamps,
-    /// In the store of counters only shadow rules read.
-    #[serde(default, skip_serializing_if = "Stamps::is_empty")]
-    pub shadow: Stamps,
+/// Why an event was not decided.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EvaluateError {
+    /// The event is malformed: the field and what is wrong with it.
+    #[error(transparent)]
+    Invalid(#[from] InvalidEvent),
+    /// The state could not be read or updated, and the state's settings
+    /// say to decide nothing without it. The event's id is forgotten, so a
+    /// retry is decided afresh (counting is idempotent by event id: it
+    /// counts once).
+    #[error("{0}; the event was not decided, retry it")]
+    StateUnavailable(String),
 }
 
 /// One version of a rule with its part under the policy, its view of the
@@ -186,7 +191,7 @@ pub struct Snapshot {
     slots: Vec<Slot>,
     policy: Arc<Policy>,
     policy_version: Arc<str>,
-    catalog: CounterCatalog,
+    catalog: Arc<CounterCatalog>,
 }
 
 impl Snapshot {
@@ -209,7 +214,7 @@ impl Snapshot {
 /// What outlives every snapshot: the behaviour state, the event ids seen,
 /// the hash banks and each version's running costs.
 struct Shared {
-    stores: CounterStores,
+    state: StateBackend,
     banks: Arc<BankStore>,
     seen: SeenEvents,
     stats: DashMap<Arc<str>, Arc<VersionStats>, foldhash::fast::RandomState>,
@@ -256,10 +261,13 @@ impl Pipeline {
         options: PipelineOptions,
     ) -> Result<Self, PipelineError> {
         let shared = Shared {
-            stores: CounterStores {
-                live: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
-                shadow: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
-                shadow_from: SHADOW_COUNTER_BASE,
+            state: match options.redis {
+                Some(redis) => StateBackend::Redis(redis),
+                None => StateBackend::Memory(CounterStores {
+                    live: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
+                    shadow: Arc::new(MemoryState::with_lateness(options.lateness_seconds)),
+                    shadow_from: SHADOW_COUNTER_BASE,
+                }),
             },
             banks: Arc::new(BankStore::new(options.banks)),
             seen: SeenEvents::new(
@@ -304,12 +312,9 @@ impl Pipeline {
         // only, so merging what the shadow id holds counts every event
         // once (bar one still being evaluated under the old snapshot
         // exactly as the history is copied).
-        let stores = &self.shared.stores;
-        for (shadow, live, aggregation) in next.catalog.promoted_from(&previous.catalog) {
-            stores
-                .live
-                .adopt_counter(&stores.shadow, shadow, live, &aggregation);
-        }
+        self.shared
+            .state
+            .promote_counters(&previous.catalog, &next.catalog);
         Ok(())
     }
 
@@ -329,27 +334,27 @@ impl Pipeline {
     }
 
     /// Decide one event.
-    pub fn evaluate(&self, event: Event) -> Result<Evaluation, InvalidEvent> {
+    pub fn evaluate(&self, event: Event) -> Result<Evaluation, EvaluateError> {
         self.evaluate_shared(Arc::new(event))
     }
 
     /// Decide one event that others hold too (a replay hands the same
     /// events to several pipelines without copying them).
-    pub fn evaluate_shared(&self, event: Arc<Event>) -> Result<Evaluation, InvalidEvent> {
+    pub fn evaluate_shared(&self, event: Arc<Event>) -> Result<Evaluation, EvaluateError> {
         event.validate()?;
         if let Some(skew) = self.shared.max_future_skew_ms {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             if event.occurred_at_ms > now.saturating_add(skew) {
-                return Err(InvalidEvent {
+                return Err(EvaluateError::Invalid(InvalidEvent {
                     field: "occurred_at".into(),
                     message: format!(
                         "is {} s ahead of the engine's clock; at most {} s is accepted",
                         (event.occurred_at_ms - now) / 1000,
                         skew / 1000
                     ),
-                });
+                }));
             }
         }
         let guard = match self.shared.seen.claim(&event.id, event.occurred_at_ms) {
@@ -363,7 +368,11 @@ impl Pipeline {
             Claim::New(guard) => guard,
         };
         let snapshot = self.snapshot.load();
-        let (decision, stamps) = self.decide(&snapshot, &event);
+        // On a refusal the claim is dropped unfinished: the id is free for
+        // the retry.
+        let (decision, stamps) = self
+            .decide(&snapshot, &event)
+            .map_err(|e| EvaluateError::StateUnavailable(e.to_string()))?;
         let decision = Arc::new(decision);
         guard.complete(decision.clone());
         if self.shared.keep_reports {
@@ -378,18 +387,21 @@ impl Pipeline {
         })
     }
 
-    fn decide(&self, snapshot: &Snapshot, event: &Arc<Event>) -> (Decision, CountStamps) {
-        let stores = &self.shared.stores;
-        let catalog = &snapshot.catalog;
-        let mut stamps = CountStamps {
-            live: stores.live.record_counters(event, catalog, LIVE_COUNTERS),
-            shadow: Stamps::default(),
+    /// Decide `event`. Fails only when the state could not be reached and
+    /// its settings say to decide nothing without it; otherwise a state
+    /// failure is reported by the rules that met it.
+    fn decide(
+        &self,
+        snapshot: &Snapshot,
+        event: &Arc<Event>,
+    ) -> Result<(Decision, CountStamps), StateError> {
+        let state = &self.shared.state;
+        let strict = state.refuses_when_unavailable();
+        let stamps = match state.count(event, &snapshot.catalog) {
+            Ok(stamps) => stamps,
+            Err(error) if strict => return Err(error),
+            Err(_) => CountStamps::default(),
         };
-        if catalog.has_shadow_only() {
-            stamps.shadow = stores
-                .shadow
-                .record_counters(event, catalog, SHADOW_COUNTERS);
-        }
 
         let mut reports = Vec::new();
         // Which reports the shadow decision leaves out: those of active
@@ -431,7 +443,16 @@ impl Pipeline {
             &snapshot.policy,
             reports.iter().filter(|r| r.mode == Mode::Enforce),
         );
-        let label_changes = self.apply(live_effects, event, true);
+        if strict
+            && let Some(error) = reports.iter().find_map(|r| match &r.error {
+                Some(RuleError::State { message }) => Some(message),
+                _ => None,
+            })
+        {
+            return Err(StateError::Unavailable(error.clone()));
+        }
+        let label_changes = Self::label_changes(live_effects, event);
+        self.commit_labels(&label_changes, event.occurred_at_ms, strict)?;
         let shadow_ran = reports.iter().any(|r| r.mode == Mode::Shadow);
         let shadow = shadow_ran.then(|| {
             let outcome = combine(
@@ -445,7 +466,7 @@ impl Pipeline {
             ShadowDecision {
                 differs: outcome.severity != live.severity || outcome.actions != live.actions,
                 outcome,
-                label_changes: self.apply(shadow_effects, event, false),
+                label_changes: Self::label_changes(shadow_effects, event),
             }
         });
 
@@ -458,7 +479,7 @@ impl Pipeline {
             shadow,
             policy_version: snapshot.policy_version.clone(),
         };
-        (decision, stamps)
+        Ok((decision, stamps))
     }
 
     /// Call one version of a rule (unless its guards rule the call out),
@@ -491,15 +512,8 @@ impl Pipeline {
         report
     }
 
-    /// Resolve the effects rules asked for into label changes, and make
-    /// them in the live store when `commit` (live rules only).
-    fn apply(
-        &self,
-        effects: Vec<(Arc<str>, Vec<Effect>)>,
-        event: &Event,
-        commit: bool,
-    ) -> Vec<LabelChange> {
-        let live = &self.shared.stores.live;
+    /// Resolve the effects rules asked for into label changes.
+    fn label_changes(effects: Vec<(Arc<str>, Vec<Effect>)>, event: &Event) -> Vec<LabelChange> {
         let at = event.occurred_at_ms;
         let mut changes = Vec::new();
         for (rule, effects) in effects {
@@ -513,14 +527,10 @@ impl Pipeline {
                         let Some(entity) = resolve_subject(&subject, event) else {
                             continue;
                         };
-                        let expires_at_ms = label_expiry_ms(at, ttl_seconds);
-                        if commit {
-                            live.set_label(&entity, &label, at, ttl_seconds);
-                        }
                         LabelChange::Set {
                             entity,
                             label,
-                            expires_at_ms,
+                            expires_at_ms: label_expiry_ms(at, ttl_seconds),
                             rule: rule.clone(),
                         }
                     }
@@ -528,9 +538,6 @@ impl Pipeline {
                         let Some(entity) = resolve_subject(&subject, event) else {
                             continue;
                         };
-                        if commit {
-                            live.clear_label(&entity, &label, at);
-                        }
                         LabelChange::Clear {
                             entity,
                             label,
@@ -542,6 +549,39 @@ impl Pipeline {
             }
         }
         changes
+    }
+
+    /// Make the live rules' label changes in the state. When a write fails,
+    /// `strict` stops at the failure (the event will not be decided);
+    /// otherwise the rest are still made.
+    fn commit_labels(
+        &self,
+        changes: &[LabelChange],
+        at: i64,
+        strict: bool,
+    ) -> Result<(), StateError> {
+        for change in changes {
+            let written = match change {
+                LabelChange::Set {
+                    entity,
+                    label,
+                    expires_at_ms,
+                    ..
+                } => self
+                    .shared
+                    .state
+                    .set_label(entity, label, at, *expires_at_ms),
+                LabelChange::Clear { entity, label, .. } => {
+                    self.shared.state.clear_label(entity, label, at)
+                }
+            };
+            match written {
+                Err(error) if strict => return Err(error),
+                Err(error) => tracing::warn!(%error, "a label change was not made"),
+                Ok(()) => {}
+            }
+        }
+        Ok(())
     }
 
     fn maybe_sweep(&self) {
@@ -564,23 +604,41 @@ impl Pipeline {
             return;
         };
         let snapshot = self.snapshot.load();
-        shared.stores.live.sweep(&snapshot.catalog);
-        shared.stores.shadow.sweep(&snapshot.catalog);
-        if let Some(watermark) = shared.stores.live.watermark_ms() {
+        shared.state.sweep(&snapshot.catalog);
+        if let Some(watermark) = shared.state.watermark_ms() {
             shared.seen.sweep(watermark);
             shared.ledger.sweep(watermark);
             shared.book.sweep(watermark);
         }
     }
 
-    /// The live state: counters of live rules and the policy, and labels.
-    pub fn live_state(&self) -> &MemoryState {
-        &self.shared.stores.live
+    /// Where the state is kept.
+    pub fn state(&self) -> &StateBackend {
+        &self.shared.state
     }
 
-    /// The counters only shadow rules read.
+    /// The live state in memory: counters of live rules and the policy,
+    /// and labels.
+    ///
+    /// # Panics
+    /// If the state is kept in Redis.
+    pub fn live_state(&self) -> &MemoryState {
+        &self.memory_stores().live
+    }
+
+    /// The counters only shadow rules read, in memory.
+    ///
+    /// # Panics
+    /// If the state is kept in Redis.
     pub fn shadow_state(&self) -> &MemoryState {
-        &self.shared.stores.shadow
+        &self.memory_stores().shadow
+    }
+
+    fn memory_stores(&self) -> &CounterStores {
+        self.shared
+            .state
+            .memory()
+            .expect("the state is kept in memory, not in Redis")
     }
 
     /// What the shadow rules and candidates would have changed over event
@@ -697,6 +755,7 @@ impl Shared {
                 window_seconds: spec.window_seconds,
             })
             .collect();
+        let catalog = Arc::new(catalog);
         let mut slots: Vec<Slot> = rules
             .deployments()
             .iter()
@@ -707,7 +766,8 @@ impl Shared {
             .collect();
         for (plan, counters) in plans.iter().zip(counter_ids) {
             let view = RuleStateView::new(
-                self.stores.clone(),
+                self.state.clone(),
+                catalog.clone(),
                 self.banks.clone(),
                 counters,
                 shared.clone(),

@@ -5,16 +5,20 @@
 //! are idempotent (setting a label over a stretch where it applies extends
 //! nothing; clearing is by event time), so replaying one the image already
 //! holds changes nothing.
+//!
+//! State kept in Redis needs none of this: it outlives the engine. Its
+//! images are empty and nothing is replayed into it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
-use super::{CountStamps, LIVE_COUNTERS, Pipeline, SHADOW_COUNTERS};
+use super::{CountStamps, Pipeline};
 use crate::decision::{Decision, LabelChange};
 use crate::event::Entity;
 use crate::state::StateImage;
+use crate::state::catalog::{LIVE_COUNTERS, SHADOW_COUNTERS};
 
 /// Images of the live store and of the store of shadow-only counters.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -37,7 +41,9 @@ impl Pipeline {
     /// Copy both state stores (record by record, while evaluation goes on).
     pub fn state_images(&self) -> StateImages {
         let snapshot = self.snapshot.load();
-        let stores = &self.shared.stores;
+        let Some(stores) = self.shared.state.memory() else {
+            return StateImages::default();
+        };
         StateImages {
             live: stores.live.image(&snapshot.catalog),
             shadow: stores.shadow.image(&snapshot.catalog),
@@ -49,7 +55,9 @@ impl Pipeline {
     pub fn restore_state(&self, images: StateImages) -> RestoredStamps {
         let snapshot = self.snapshot.load();
         let catalog = &snapshot.catalog;
-        let stores = &self.shared.stores;
+        let Some(stores) = self.shared.state.memory() else {
+            return RestoredStamps::default();
+        };
         RestoredStamps {
             live: stores.live.restore(images.live, |s| catalog.live_id(s)),
             shadow: stores
@@ -64,7 +72,9 @@ impl Pipeline {
     pub fn replay(&self, decision: &Decision, stamps: CountStamps, restored: &RestoredStamps) {
         let snapshot = self.snapshot.load();
         let catalog = &snapshot.catalog;
-        let stores = &self.shared.stores;
+        let Some(stores) = self.shared.state.memory() else {
+            return;
+        };
         let event = &decision.event;
         let saved = |stamps: &HashMap<Entity, u64, RandomState>, entity: &Entity| {
             stamps.get(entity).copied().unwrap_or(0)
@@ -89,10 +99,9 @@ impl Pipeline {
                     label,
                     expires_at_ms,
                     ..
-                } => {
-                    let ttl_seconds = expires_at_ms.saturating_sub(at).max(0) / 1000;
-                    stores.live.set_label(entity, label, at, ttl_seconds as u64);
-                }
+                } => stores
+                    .live
+                    .set_label_until(entity, label, at, *expires_at_ms),
                 LabelChange::Clear { entity, label, .. } => {
                     stores.live.clear_label(entity, label, at)
                 }

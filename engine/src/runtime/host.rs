@@ -19,6 +19,22 @@ use crate::state::StateView;
 #[error("{0}")]
 pub(crate) struct HostCallError(pub String);
 
+/// The state a host call read could not be reached: not the rule's fault,
+/// and reported as such.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct StateUnavailable(pub String);
+
+/// A state read's failure, as the call that met it fails.
+fn state_failed(error: crate::state::StateError) -> wasmtime::Error {
+    match error {
+        crate::state::StateError::Unavailable(message) => {
+            wasmtime::Error::new(StateUnavailable(message))
+        }
+        other => fail(other.to_string()),
+    }
+}
+
 /// The instance's memory grew in an earlier call: retire it and rerun the
 /// call on a fresh instance.
 #[derive(Debug, thiserror::Error)]
@@ -321,7 +337,7 @@ impl host::Host for HostState {
         };
         call.state
             .counter(&entity, &name, window_seconds, call.event.occurred_at_ms)
-            .map_err(|e| fail(e.to_string()))
+            .map_err(state_failed)
     }
 
     fn labels(&mut self, subject: wit::Subject) -> wasmtime::Result<Vec<String>> {
@@ -330,7 +346,7 @@ impl host::Host for HostState {
         };
         call.state
             .labels(&entity, call.event.occurred_at_ms)
-            .map_err(|e| fail(e.to_string()))
+            .map_err(state_failed)
     }
 
     fn has_label(&mut self, subject: wit::Subject, label: String) -> wasmtime::Result<bool> {
@@ -339,7 +355,7 @@ impl host::Host for HostState {
         };
         call.state
             .has_label(&entity, &label, call.event.occurred_at_ms)
-            .map_err(|e| fail(e.to_string()))
+            .map_err(state_failed)
     }
 
     fn match_hash(

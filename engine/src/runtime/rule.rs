@@ -9,7 +9,7 @@ use wasmtime::Store;
 
 use super::contract::bindings::{IsolatedRule, IsolatedRulePre};
 use super::convert::{manifest_from_wit, verdict_from_wit};
-use super::host::{Declarations, HostCallError, HostState, InstanceRetired};
+use super::host::{Declarations, HostCallError, HostState, InstanceRetired, StateUnavailable};
 use super::isolation::shadow_memory_bytes;
 use super::{LoadError, RuntimeConfig, RuntimeInner};
 use crate::banks::MatchEvidence;
@@ -333,6 +333,11 @@ fn classify(error: wasmtime::Error, state: &HostState, limits: &Limits) -> RuleE
     if let Some(host) = error.downcast_ref::<HostCallError>() {
         return RuleError::HostCall {
             message: host.0.clone(),
+        };
+    }
+    if let Some(state) = error.downcast_ref::<StateUnavailable>() {
+        return RuleError::State {
+            message: state.0.clone(),
         };
     }
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {

@@ -13,14 +13,23 @@ use crate::api::{self, FieldError, v1};
 use crate::decision::Decision;
 use crate::decision_log::DecisionLog;
 use crate::media::{ImageLimits, hash_attached_image};
-use crate::pipeline::{Evaluation, Pipeline};
+use crate::pipeline::{EvaluateError, Evaluation, Pipeline};
 
 /// One event's result: its evaluation, or why it was not evaluated.
 pub type EventResult = Result<v1::EvaluateResponse, FieldError>;
 
 /// One event evaluated, not yet logged: the view its request asked for,
 /// and its evaluation.
-type Evaluated = (v1::DecisionView, Result<Evaluation, FieldError>);
+type Evaluated = (v1::DecisionView, Result<Evaluation, Refusal>);
+
+/// Why one event of a batch was not decided.
+enum Refusal {
+    /// The event is malformed: answered for this event alone.
+    Invalid(FieldError),
+    /// The state could not be reached: the whole batch is answered
+    /// `UNAVAILABLE`, to be retried.
+    StateUnavailable(String),
+}
 
 /// How long a copy of an event waits for the first copy's decision to be
 /// logged.
@@ -118,6 +127,21 @@ impl Evaluator {
     /// log that cannot keep the decisions fails the whole batch with
     /// `UNAVAILABLE`: no client gets a decision that is not logged.
     fn log_and_render(&self, evaluated: Vec<Evaluated>) -> Result<Vec<EventResult>, Status> {
+        if let Some(why) = evaluated.iter().find_map(|(_, result)| match result {
+            Err(Refusal::StateUnavailable(why)) => Some(why.clone()),
+            _ => None,
+        }) {
+            // Nothing of the batch is answered, so nothing of it is
+            // remembered: each event of it is decided afresh when retried.
+            for (_, result) in &evaluated {
+                if let Ok(evaluation) = result
+                    && !evaluation.duplicate
+                {
+                    self.pipeline.forget(&evaluation.decision);
+                }
+            }
+            return Err(Status::unavailable(why));
+        }
         let fresh: Vec<_> = evaluated
             .iter()
             .filter_map(|(_, result)| result.as_ref().ok())
@@ -142,7 +166,8 @@ impl Evaluator {
             .map(|(view, result)| {
                 let evaluation = match result {
                     Ok(evaluation) => evaluation,
-                    Err(bad_event) => return Ok(Err(bad_event)),
+                    Err(Refusal::Invalid(bad_event)) => return Ok(Err(bad_event)),
+                    Err(Refusal::StateUnavailable(_)) => unreachable!("refused above"),
                 };
                 let sequence = if evaluation.duplicate {
                     self.logged_sequence(&evaluation.decision)?
@@ -187,20 +212,25 @@ impl Evaluator {
         }
     }
 
-    fn evaluate_one(&self, event: Option<v1::Event>) -> Result<Evaluation, FieldError> {
-        let event = event.ok_or_else(|| FieldError {
-            field: "event".into(),
-            message: "is missing".into(),
+    fn evaluate_one(&self, event: Option<v1::Event>) -> Result<Evaluation, Refusal> {
+        let event = event.ok_or_else(|| {
+            Refusal::Invalid(FieldError {
+                field: "event".into(),
+                message: "is missing".into(),
+            })
         })?;
-        let mut event = api::event_from_proto(event, "event")?;
+        let mut event = api::event_from_proto(event, "event").map_err(Refusal::Invalid)?;
         // Decoding an image is the costliest check of an event, so it runs
         // here on the evaluation thread, never on an async worker.
-        hash_attached_image(&mut event, &self.image_limits).map_err(|e| FieldError {
-            field: format!("event.attributes.{}", e.attribute),
-            message: e.message,
+        hash_attached_image(&mut event, &self.image_limits).map_err(|e| {
+            Refusal::Invalid(FieldError {
+                field: format!("event.attributes.{}", e.attribute),
+                message: e.message,
+            })
         })?;
-        self.pipeline
-            .evaluate(event)
-            .map_err(|e| api::prefix_field(e, "event"))
+        self.pipeline.evaluate(event).map_err(|e| match e {
+            EvaluateError::Invalid(e) => Refusal::Invalid(api::prefix_field(e, "event")),
+            EvaluateError::StateUnavailable(_) => Refusal::StateUnavailable(e.to_string()),
+        })
     }
 }

@@ -8,6 +8,7 @@
 //! turns a rule's name into the shared [`CounterId`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec};
 
@@ -20,6 +21,11 @@ pub struct CounterId(pub u32);
 /// from 0 and shadow-only ids from here, so the two never meet, and the
 /// store a counter lives in follows from its id.
 pub const SHADOW_COUNTER_BASE: CounterId = CounterId(1 << 31);
+
+/// The ids of live counters.
+pub const LIVE_COUNTERS: std::ops::Range<CounterId> = CounterId(0)..SHADOW_COUNTER_BASE;
+/// The ids of counters only shadow rules read.
+pub const SHADOW_COUNTERS: std::ops::Range<CounterId> = SHADOW_COUNTER_BASE..CounterId(u32::MAX);
 
 /// What a counter counts: a declaration without its name and window.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -55,6 +61,19 @@ pub struct CounterDef {
     pub shape: CounterShape,
     /// How much history it keeps: the longest window declared for it.
     pub retention_seconds: u32,
+    /// What names it outside this engine (in a store shared by several
+    /// nodes): a digest of its shape, the same on every node and across
+    /// restarts, where ids depend on the order rules were deployed in.
+    pub stable_key: Arc<str>,
+}
+
+impl CounterShape {
+    /// A digest of the shape: 16 hex digits of the SHA-256 of its JSON.
+    fn stable_key(&self) -> Arc<str> {
+        use sha2::Digest;
+        let json = serde_json::to_vec(self).expect("a shape always serialises");
+        Arc::from(hex::encode(&sha2::Sha256::digest(json)[..8]))
+    }
 }
 
 /// Every kept counter, and which event kinds update which.
@@ -148,6 +167,7 @@ impl CounterCatalog {
             self.by_kind.entry(kind.clone()).or_default().push(id);
         }
         defs[(id.0 - base) as usize] = Some(CounterDef {
+            stable_key: shape.stable_key(),
             shape,
             retention_seconds,
         });
@@ -260,6 +280,22 @@ mod tests {
         assert_eq!(catalog.def(a).retention_seconds, 3600);
         assert_eq!(catalog.for_kind("message.sent"), [a]);
         assert_eq!(catalog.for_kind("message.forwarded"), [a]);
+    }
+
+    #[test]
+    fn a_counters_stable_key_follows_its_shape_not_its_id() {
+        let mut first = CounterCatalog::new();
+        let a = first.declare(&spec("sent", &["message.sent", "message.forwarded"], 60));
+        let other = first.declare(&spec("joined", &["group.joined"], 60));
+        // Another engine declares the same shape second, under another
+        // name and window, with the kinds in another order.
+        let mut second = CounterCatalog::new();
+        second.declare(&spec("x", &["report.filed"], 60));
+        let b = second.declare(&spec("m", &["message.forwarded", "message.sent"], 10));
+        assert_ne!(a, b);
+        assert_eq!(first.def(a).stable_key, second.def(b).stable_key);
+        assert_ne!(first.def(a).stable_key, first.def(other).stable_key);
+        assert_eq!(first.def(a).stable_key.len(), 16);
     }
 
     #[test]

@@ -34,6 +34,18 @@ impl Stamps {
     }
 }
 
+/// The stamps one event's counting took in the live store and in the store
+/// of counters only shadow rules read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountStamps {
+    /// In the live store.
+    #[serde(default, skip_serializing_if = "Stamps::is_empty")]
+    pub live: Stamps,
+    /// In the store of counters only shadow rules read.
+    #[serde(default, skip_serializing_if = "Stamps::is_empty")]
+    pub shadow: Stamps,
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

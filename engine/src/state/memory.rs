@@ -12,18 +12,19 @@
 //! and every record left empty.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Range;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use dashmap::DashMap;
-use foldhash::fast::{FixedState, RandomState};
+use foldhash::fast::RandomState;
 
 use super::catalog::{CounterCatalog, CounterId, CounterShape};
+pub use super::counting::label_expiry_ms;
+use super::counting::{Contribution, contributions, entity_of, horizon, second_of};
 use super::image::{RecordImage, SeriesImage, Stamps, StateImage};
 use super::series::{DistinctSeries, SumSeries};
-use crate::event::{Entity, Event, Value};
-use crate::manifest::{Aggregation, CounterFilter, CounterKey};
+use crate::event::{Entity, Event};
+use crate::manifest::{Aggregation, CounterKey};
 
 /// One counter's history for one entity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,27 +239,13 @@ impl MemoryState {
         self.watermark_ms
             .fetch_max(event.occurred_at_ms, Ordering::Relaxed);
         let second = second_of(event.occurred_at_ms);
-        let kept = catalog.for_kind(&event.kind);
         let mut stamps = Stamps::default();
         // Group the updates by entity, so each record is locked once.
         for key in [CounterKey::Actor, CounterKey::Target] {
-            let entity = match key {
-                CounterKey::Actor => &event.actor,
-                CounterKey::Target => match &event.target {
-                    Some(target) => target,
-                    None => continue,
-                },
+            let Some(entity) = entity_of(event, key) else {
+                continue;
             };
-            let mut updates = kept
-                .iter()
-                .filter(|id| ids.contains(id))
-                .map(|&id| (id, catalog.def(id)))
-                .filter(|(_, def)| def.shape.key == key)
-                .filter(|(_, def)| passes(&def.shape.filter, event))
-                .filter_map(|(id, def)| {
-                    contribution(&def.shape.aggregation, event).map(|c| (id, def, c))
-                })
-                .peekable();
+            let mut updates = contributions(event, catalog, ids.clone(), key).peekable();
             if updates.peek().is_none() || !admit(key, entity) {
                 continue;
             }
@@ -330,7 +317,12 @@ impl MemoryState {
     /// shortens one); setting it after it lapsed starts a new stretch, so
     /// the gap stays unlabelled for events from within it.
     pub fn set_label(&self, entity: &Entity, label: &str, at_ms: i64, ttl_seconds: u64) {
-        let expires_at_ms = label_expiry_ms(at_ms, ttl_seconds);
+        self.set_label_until(entity, label, at_ms, label_expiry_ms(at_ms, ttl_seconds));
+    }
+
+    /// Label `entity` from `at_ms` until `expires_at_ms`, as
+    /// [`MemoryState::set_label`] does.
+    pub fn set_label_until(&self, entity: &Entity, label: &str, at_ms: i64, expires_at_ms: i64) {
         self.with_record(entity, |record| {
             let overlapping = record.labels.iter_mut().find(|l| {
                 l.name == label && l.set_at_ms <= expires_at_ms && at_ms <= l.expires_at_ms
@@ -548,93 +540,11 @@ impl MemoryState {
     }
 }
 
-/// The oldest second a counter with this retention must keep, when the
-/// newest event is in `second`.
-fn horizon(second: i64, retention_seconds: u32, lateness_seconds: u32) -> i64 {
-    second - i64::from(retention_seconds) - i64::from(lateness_seconds) + 1
-}
-
-/// When a label set at `at_ms` for `ttl_seconds` stops applying.
-pub fn label_expiry_ms(at_ms: i64, ttl_seconds: u64) -> i64 {
-    at_ms.saturating_add(ttl_seconds.saturating_mul(1000).min(i64::MAX as u64) as i64)
-}
-
-/// The second of event time a millisecond timestamp falls in.
-fn second_of(ms: i64) -> i64 {
-    ms.div_euclid(1000)
-}
-
-/// What one event adds to one counter.
-enum Contribution {
-    Amount(u64),
-    Value(u64),
-}
-
-/// What `event` adds under `aggregation`; none if it lacks what the
-/// aggregation reads (a sum's attribute, a distinct count's value).
-fn contribution(aggregation: &Aggregation, event: &Event) -> Option<Contribution> {
-    Some(match aggregation {
-        Aggregation::Count => Contribution::Amount(1),
-        Aggregation::Sum(attribute) => match event.attribute(attribute)? {
-            Value::Int(n) if *n > 0 => Contribution::Amount(*n as u64),
-            _ => return None,
-        },
-        Aggregation::Distinct(attribute) => {
-            Contribution::Value(fingerprint(event.attribute(attribute)?))
-        }
-        Aggregation::DistinctActors => Contribution::Value(fingerprint(&event.actor)),
-        Aggregation::DistinctTargets => Contribution::Value(fingerprint(event.target.as_ref()?)),
-    })
-}
-
-/// Whether `event` passes a counter's filter.
-fn passes(filter: &CounterFilter, event: &Event) -> bool {
-    match filter {
-        CounterFilter::All => true,
-        CounterFilter::IsTrue(attribute) => {
-            matches!(event.attribute(attribute), Some(Value::Bool(true)))
-        }
-        CounterFilter::IsFalse(attribute) => {
-            matches!(event.attribute(attribute), Some(Value::Bool(false)))
-        }
-        CounterFilter::TextEquals(attribute, expected) => {
-            matches!(event.attribute(attribute), Some(Value::Text(t)) if t == expected)
-        }
-    }
-}
-
-/// The seed of distinct-count fingerprints. Fixed, so that the same value
-/// gives the same fingerprint in every process and a replay counts exactly
-/// what the live run counted.
-const FINGERPRINT_SEED: u64 = 0x5eed_f1a9_e4f0_7c3d;
-
-/// A 64-bit fingerprint of a value for distinct counting.
-fn fingerprint(value: &(impl Hash + ?Sized)) -> u64 {
-    FixedState::with_seed(FINGERPRINT_SEED).hash_one(value)
-}
-
-impl Hash for Value {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        std::mem::discriminant(self).hash(state);
-        match self {
-            Value::Int(n) => n.hash(state),
-            Value::Float(f) => f.to_bits().hash(state),
-            Value::Bool(b) => b.hash(state),
-            Value::Text(t) => t.hash(state),
-            Value::Bytes(b) => b.hash(state),
-            Value::IntList(l) => l.hash(state),
-            Value::FloatList(l) => l.iter().for_each(|f| f.to_bits().hash(state)),
-            Value::BoolList(l) => l.hash(state),
-            Value::TextList(l) => l.hash(state),
-            Value::BytesList(l) => l.hash(state),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::CounterSpec;
+    use crate::event::Value;
+    use crate::manifest::{CounterFilter, CounterSpec};
 
     const T0: i64 = 1_764_000_000_000;
 

@@ -4,25 +4,33 @@
 //! store behind it (in memory, durable, or shared) can change without
 //! touching the sandbox.
 //!
+//! * [`backend`]: where the pipeline keeps state: memory or Redis.
 //! * [`catalog`]: which counters exist, deduplicated across rules.
+//! * [`counting`]: what an event adds to which counter, in every store.
 //! * [`series`]: one counter's history for one entity.
 //! * [`memory`]: the in-memory store of every entity's counters and labels.
+//! * [`redis`]: the same state in Redis, shared by several engine nodes.
 //! * [`view`]: one rule's view of the store, resolving its counter names.
 //! * [`image`]: a saved copy of a store, and the stamps that make
 //!   replaying after it exact.
 //! * [`fixed`]: a hand-set state for tests and examples.
 
+pub mod backend;
 pub mod catalog;
+mod counting;
 pub mod fixed;
 pub mod image;
 pub mod memory;
+pub mod redis;
 pub mod series;
 pub mod view;
 
+pub use backend::StateBackend;
 pub use catalog::{CounterCatalog, CounterId};
 pub use fixed::FixedState;
-pub use image::{Stamps, StateImage};
+pub use image::{CountStamps, Stamps, StateImage};
 pub use memory::MemoryState;
+pub use redis::{RedisSettings, RedisState};
 pub use view::{CounterStores, RuleStateView, SharedCounter};
 
 use crate::banks::HashLookup;
@@ -34,6 +42,9 @@ pub enum StateError {
     /// No bank of that name.
     #[error("no hash bank named `{0}`")]
     UnknownBank(String),
+    /// No counter of that name.
+    #[error("no counter named `{0}`")]
+    UnknownCounter(String),
     /// The store behind the state could not answer.
     #[error("state unavailable: {0}")]
     Unavailable(String),

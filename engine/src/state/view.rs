@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::catalog::CounterId;
+use super::backend::StateBackend;
+use super::catalog::{CounterCatalog, CounterId};
 use super::memory::MemoryState;
 use super::{StateError, StateView};
 use crate::banks::{BankStore, HashLookup};
@@ -23,7 +24,7 @@ pub struct SharedCounter {
 /// Where counters live: the live store, and a store of its own for the
 /// counters that only shadow rules declare (ids from `shadow_from` on), so
 /// that shadow rules never change live state.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CounterStores {
     /// Counters live rules or the policy declare, and every label.
     pub live: Arc<MemoryState>,
@@ -43,7 +44,8 @@ impl CounterStores {
         }
     }
 
-    fn for_counter(&self, id: CounterId) -> &MemoryState {
+    /// The store that keeps counter `id`.
+    pub fn for_counter(&self, id: CounterId) -> &MemoryState {
         if id < self.shadow_from {
             &self.live
         } else {
@@ -54,7 +56,10 @@ impl CounterStores {
 
 /// The store as one rule sees it.
 pub struct RuleStateView {
-    stores: CounterStores,
+    state: StateBackend,
+    /// The counters the rule's snapshot keeps (what a shared store names
+    /// them by).
+    catalog: Arc<CounterCatalog>,
     banks: Arc<BankStore>,
     /// The rule's own counter names. A rule declares a handful, so a scan
     /// beats hashing the name.
@@ -65,13 +70,15 @@ pub struct RuleStateView {
 impl RuleStateView {
     /// The view for a rule whose counter names resolve to `counters`.
     pub fn new(
-        stores: CounterStores,
+        state: StateBackend,
+        catalog: Arc<CounterCatalog>,
         banks: Arc<BankStore>,
         counters: Vec<(String, CounterId)>,
         shared: Arc<[SharedCounter]>,
     ) -> Self {
         RuleStateView {
-            stores,
+            state,
+            catalog,
             banks,
             own: counters,
             shared,
@@ -97,19 +104,17 @@ impl StateView for RuleStateView {
     ) -> Result<u64, StateError> {
         let id = self
             .id_of(name)
-            .ok_or_else(|| StateError::Unavailable(format!("no counter named `{name}`")))?;
-        Ok(self
-            .stores
-            .for_counter(id)
-            .counter(entity, id, window_seconds, at_ms))
+            .ok_or_else(|| StateError::UnknownCounter(name.to_string()))?;
+        self.state
+            .counter(&self.catalog, entity, id, window_seconds, at_ms)
     }
 
     fn labels(&self, entity: &Entity, at_ms: i64) -> Result<Vec<String>, StateError> {
-        Ok(self.stores.live.labels(entity, at_ms))
+        self.state.labels(entity, at_ms)
     }
 
     fn has_label(&self, entity: &Entity, label: &str, at_ms: i64) -> Result<bool, StateError> {
-        Ok(self.stores.live.has_label(entity, label, at_ms))
+        self.state.has_label(entity, label, at_ms)
     }
 
     fn shared_counter_window(&self, name: &str) -> Option<u32> {
