@@ -17,6 +17,7 @@ use crate::registry::SignaturePolicy;
 use crate::server::ServerOptions;
 use crate::server::admin::AdminToken;
 use crate::signing::{SigningError, TrustedKeys};
+use crate::state::RedisSettings;
 
 /// The address the engine listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -60,6 +61,10 @@ pub struct ServeConfig {
     /// `[nats]`: publish decisions to NATS JetStream. Unset: no publishing.
     #[serde(default)]
     pub nats: Option<NatsConfig>,
+    /// `[redis]`: keep counters and labels in Redis, shared with every
+    /// engine node that uses the same servers and prefix. Unset: in memory.
+    #[serde(default)]
+    pub redis: Option<RedisSettings>,
 }
 
 /// Where decisions and state are kept.
@@ -303,6 +308,7 @@ impl Default for ServeConfig {
             banks: Vec::new(),
             storage: StorageConfig::default(),
             nats: None,
+            redis: None,
         }
     }
 }
@@ -504,6 +510,11 @@ impl ServeConfig {
             nats.check()
                 .map_err(|(key, message)| bad("nats", key, message))?;
         }
+        if let Some(redis) = &self.redis {
+            redis
+                .check()
+                .map_err(|(key, message)| bad("redis", key, message))?;
+        }
         Ok(())
     }
 
@@ -547,6 +558,17 @@ impl ServeConfig {
             ground_truth_labels: state.ground_truth_labels,
             ..PipelineOptions::default()
         }
+    }
+
+    /// `[redis]`, with what it shares with `[state]`: the lateness
+    /// allowance, and how long event ids are remembered (in Redis, so that
+    /// a retry on another node counts once).
+    pub fn redis_settings(&self) -> Option<RedisSettings> {
+        self.redis.clone().map(|redis| RedisSettings {
+            lateness_seconds: self.state.lateness_seconds,
+            dedupe_seconds: self.state.idempotency_window_seconds.min(u32::MAX as u64) as u32,
+            ..redis
+        })
     }
 }
 
@@ -661,6 +683,37 @@ ground_truth_labels = 400
     }
 
     #[test]
+    fn redis_is_off_unless_its_section_is_there() {
+        assert_eq!(ServeConfig::parse("").unwrap().redis_settings(), None);
+        let redis = ServeConfig::parse(
+            "[state]\nlateness_seconds = 90\nidempotency_window_seconds = 120\n\
+             [redis]\nurls = [\"redis://10.0.0.1:7000\", \"redis://10.0.0.2:7000\"]\n\
+             cluster = true\nprefix = \"t\"\npool_size = 8\ntimeout_ms = 50\n\
+             on_unavailable = \"open\"\n",
+        )
+        .unwrap()
+        .redis_settings()
+        .unwrap();
+        assert_eq!(
+            (
+                redis.urls.len(),
+                redis.cluster,
+                redis.prefix.as_str(),
+                redis.pool_size
+            ),
+            (2, true, "t", 8)
+        );
+        assert_eq!(
+            (
+                redis.on_unavailable,
+                redis.lateness_seconds,
+                redis.dedupe_seconds
+            ),
+            (crate::state::redis::OnUnavailable::Open, 90, 120)
+        );
+    }
+
+    #[test]
     fn mistakes_are_refused_with_their_line() {
         let cases = [
             (
@@ -705,6 +758,26 @@ ground_truth_labels = 400
             (
                 "[nats]\nurls = \"x\"",
                 "config line 2: unknown field `urls`",
+            ),
+            (
+                "[redis]\nurls = [\"redis://a:1\", \"redis://b:1\"]",
+                "config line 2: redis.urls: 2 servers for a single Redis; set `cluster = true`",
+            ),
+            (
+                "[redis]\nprefix = \"a{b}\"",
+                "config line 2: redis.prefix: \"a{b}\": must be non-empty, without '{' or '}'",
+            ),
+            (
+                "[redis]\n\npool_size = 0",
+                "config line 3: redis.pool_size: must be at least 1",
+            ),
+            (
+                "[redis]\nurls = [\"http://x\"]",
+                "config line 2: redis.urls: \"http://x\" is not a Redis address",
+            ),
+            (
+                "[redis]\non_unavailable = \"maybe\"",
+                "config line 2: unknown variant `maybe`, expected `closed` or `open`",
             ),
         ];
         for (text, expected) in cases {

@@ -30,7 +30,8 @@ use enforcer::registry::watch_dir::{self, DirWatcher};
 use enforcer::registry::{Registry, RegistrySettings};
 use enforcer::runtime::{Runtime, RuntimeConfig};
 use enforcer::server::admin::{AdminToken, serve_admin};
-use enforcer::state::{FixedState, StateView};
+use enforcer::state::redis::OnUnavailable;
+use enforcer::state::{FixedState, RedisState, StateView};
 use enforcer::verdict::{RuleOutcome, Severity};
 use std::time::{Duration, Instant};
 
@@ -175,6 +176,11 @@ struct ServeArgs {
     /// defaults.
     #[arg(long, env = "ENFORCER_NATS_URL", value_name = "URL")]
     nats_url: Option<String>,
+    /// Keep counters and labels in the Redis server at this address
+    /// (`redis://host:port`), shared with every engine node that uses it;
+    /// the rest of `[redis]` as configured, or its defaults.
+    #[arg(long, env = "ENFORCER_REDIS_URL", value_name = "URL")]
+    redis_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -229,6 +235,9 @@ impl ServeArgs {
         }
         if let Some(url) = &self.nats_url {
             config.nats.get_or_insert_with(Default::default).url = url.clone();
+        }
+        if let Some(url) = &self.redis_url {
+            config.redis.get_or_insert_with(Default::default).urls = vec![url.clone()];
         }
         config.check("settings")?;
         Ok(config)
@@ -288,8 +297,27 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("policy {}: cannot read it", path.display()))?,
         None => EXAMPLE_POLICY.to_string(),
     };
+    let redis = match config.redis_settings() {
+        Some(settings) => {
+            let description = format!(
+                "state: Redis{} at {} (prefix {:?}; when unreachable, {})",
+                if settings.cluster { " Cluster" } else { "" },
+                settings.urls.join(", "),
+                settings.prefix,
+                match settings.on_unavailable {
+                    OnUnavailable::Closed => "events are refused with UNAVAILABLE",
+                    OnUnavailable::Open => "events are decided without it",
+                },
+            );
+            let state = RedisState::connect(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{description}");
+            Some(Arc::new(state))
+        }
+        None => None,
+    };
     let options = PipelineOptions {
         banks,
+        redis,
         ..config.pipeline_options()
     };
     let settings = RegistrySettings {

@@ -25,7 +25,7 @@ const ROUNDS: usize = 20;
 const CLIENTS: usize = 4;
 
 /// The `enforcer` binary cargo built beside this test binary.
-fn enforcer_binary() -> PathBuf {
+pub(crate) fn enforcer_binary() -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary's path");
     let profile_dir = test_binary
         .parent()
@@ -41,13 +41,13 @@ fn enforcer_binary() -> PathBuf {
 }
 
 /// One run of the engine, as an operator starts it.
-struct Engine {
+pub(crate) struct Engine {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Engine {
-    fn start(config: &Path) -> Engine {
+    pub(crate) fn start(config: &Path) -> Engine {
         let mut child = Command::new(enforcer_binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
@@ -78,14 +78,14 @@ impl Engine {
         }
     }
 
-    async fn client(&self) -> EnforcementClient<Channel> {
+    pub(crate) async fn client(&self) -> EnforcementClient<Channel> {
         EnforcementClient::connect(self.url.clone())
             .await
             .expect("connect to the engine")
     }
 
     /// SIGKILL: no shutdown, no last checkpoint, nothing flushed.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().expect("kill the engine");
         self.child.wait().expect("reap the engine");
     }

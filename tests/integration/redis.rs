@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use enforcer::api::v1;
 use enforcer::event::{Entity, Event, Value};
 use enforcer::examples::{EXAMPLE_POLICY, load_example_rules};
 use enforcer::manifest::{Aggregation, CounterFilter, CounterKey, CounterSpec};
@@ -23,6 +24,12 @@ use enforcer::state::{CounterCatalog, CounterId, MemoryState, RedisSettings, Red
 use enforcer::verdict::RuleError;
 use enforcer_examples::simulator::{SimConfig, Simulator, Traffic};
 use proptest::prelude::*;
+
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::crash::Engine;
+use crate::grpc_server::wire;
 
 const T0: i64 = 1_764_000_000_000;
 
@@ -748,4 +755,150 @@ fn a_redis_that_cannot_be_reached_at_start_is_named() {
     ))
     .unwrap_err();
     assert!(error.contains("cluster = true"), "{error}");
+}
+
+/// Evaluate `events` on `engines` in turn, one at a time, over gRPC: what
+/// each decision concluded (its sequence aside: each node numbers its own
+/// log).
+async fn decide_over_grpc(engines: &[&Engine], events: &[Event]) -> Vec<String> {
+    let mut clients = Vec::new();
+    for engine in engines {
+        clients.push(engine.client().await);
+    }
+    let mut concluded = Vec::with_capacity(events.len());
+    for (n, event) in events.iter().enumerate() {
+        let client = &mut clients[n % engines.len()];
+        let request = v1::EvaluateRequest {
+            event: Some(wire(event)),
+            view: v1::DecisionView::Full as i32,
+        };
+        let decision = client
+            .evaluate(request)
+            .await
+            .unwrap_or_else(|status| panic!("{}: {status}", event.id))
+            .into_inner()
+            .decision
+            .expect("a decision");
+        concluded.push(format!(
+            "{} {:?} {:?} {:?}",
+            decision.id,
+            decision.outcome,
+            decision.label_changes,
+            decision.shadow.map(|s| s.outcome)
+        ));
+    }
+    concluded
+}
+
+fn config_file(dir: &tempfile::TempDir, name: &str, redis: Option<&RedisServer>) -> PathBuf {
+    let mut text = String::from("[storage]\nmode = \"memory\"\n");
+    if let Some(redis) = redis {
+        text.push_str(&format!(
+            "[redis]\nurls = [\"{}\"]\ntimeout_ms = 200\nretry_after_ms = 300\n",
+            redis.url()
+        ));
+    }
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_enforcer_processes_on_one_redis_answer_as_one_over_grpc() {
+    let mut server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<Event> = traffic()
+        .events
+        .iter()
+        .take(4_000)
+        .map(|e| e.event.clone())
+        .collect();
+
+    let one = Engine::start(&config_file(&dir, "one.toml", None));
+    let expected = decide_over_grpc(&[&one], &events).await;
+    one.kill();
+    assert!(
+        expected
+            .iter()
+            .filter(|d| !d.contains("severity: Allow"))
+            .count()
+            > 0,
+        "the events must make the rules act"
+    );
+
+    let shared = config_file(&dir, "shared.toml", Some(&server));
+    let (a, b) = (Engine::start(&shared), Engine::start(&shared));
+    let got = decide_over_grpc(&[&a, &b], &events).await;
+    let differing: Vec<usize> = (0..events.len())
+        .filter(|&n| got[n] != expected[n])
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} of {} decisions differ; the first: {} against {}",
+        differing.len(),
+        events.len(),
+        got[differing[0]],
+        expected[differing[0]]
+    );
+
+    // Redis gone: refused at once with UNAVAILABLE, on either node.
+    server.down();
+    for engine in [&a, &b] {
+        let started = Instant::now();
+        let request = v1::EvaluateRequest {
+            event: Some(wire(&forward("after-redis", events[0].occurred_at_ms))),
+            view: v1::DecisionView::Compact as i32,
+        };
+        let status = engine.client().await.evaluate(request).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("Redis"), "{status:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Health checks take the nodes out of rotation, and put them back once
+    // Redis answers again; then they decide again.
+    for engine in [&a, &b] {
+        wait_for_health(engine, ServingStatus::NotServing).await;
+    }
+    server.up();
+    for engine in [&a, &b] {
+        wait_for_health(engine, ServingStatus::Serving).await;
+        let request = v1::EvaluateRequest {
+            event: Some(wire(&forward("after-restart", events[0].occurred_at_ms))),
+            view: v1::DecisionView::Compact as i32,
+        };
+        let response = engine.client().await.evaluate(request).await.unwrap();
+        assert!(response.into_inner().decision.is_some());
+    }
+    a.kill();
+    b.kill();
+}
+
+/// Wait until the engine's health check reports `status` for the data
+/// plane.
+async fn wait_for_health(engine: &Engine, status: ServingStatus) {
+    let channel = tonic::transport::Channel::from_shared(engine.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let request = HealthCheckRequest {
+            service: "enforcement.v1.Enforcement".into(),
+        };
+        let now = health.check(request).await.unwrap().into_inner().status();
+        if now == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health stayed {now:?}, not {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

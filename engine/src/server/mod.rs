@@ -26,6 +26,8 @@ use crate::decision_log::DecisionLog;
 use crate::media::ImageLimits;
 use crate::overturn::OverturnLog;
 use crate::pipeline::Pipeline;
+use crate::state::redis::OnUnavailable;
+use crate::state::{RedisState, StateBackend};
 
 use evaluator::Evaluator;
 
@@ -85,6 +87,47 @@ async fn sweep_periodically(
             _ = ticks.tick() => {
                 let pipeline = pipeline.clone();
                 let _ = tokio::task::spawn_blocking(move || pipeline.sweep()).await;
+            }
+            () = stopped(&mut stopping) => return,
+        }
+    }
+}
+
+/// How often a node whose state is in Redis checks that it can reach it.
+const STATE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// With state in Redis and `on_unavailable = "closed"`, report the data
+/// plane NOT_SERVING while Redis cannot be reached (every event would be
+/// refused), so that a load balancer sends traffic elsewhere, and SERVING
+/// again once a probe gets through. The probe is what brings the node
+/// back: a node out of rotation gets no events to find out with.
+async fn follow_state_health(
+    redis: Arc<RedisState>,
+    health: tonic_health::server::HealthReporter,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut serving = true;
+    let mut ticks = tokio::time::interval(STATE_PROBE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                let probe = redis.clone();
+                let reachable = tokio::task::spawn_blocking(move || probe.ping().is_ok())
+                    .await
+                    .unwrap_or(false);
+                if reachable == serving {
+                    continue;
+                }
+                serving = reachable;
+                type Data = v1::enforcement_server::EnforcementServer<service::EnforcementService>;
+                if serving {
+                    tracing::info!("Redis reachable: serving again");
+                    health.set_serving::<Data>().await;
+                } else {
+                    tracing::warn!("Redis unreachable: NOT_SERVING until it answers");
+                    health.set_not_serving::<Data>().await;
+                }
             }
             () = stopped(&mut stopping) => return,
         }
@@ -164,6 +207,15 @@ pub async fn serve_with_overturns(
         tokio::spawn(sweep_periodically(
             pipeline.clone(),
             every,
+            stopping.clone(),
+        ));
+    }
+    if let StateBackend::Redis(redis) = pipeline.state()
+        && redis.on_unavailable() == OnUnavailable::Closed
+    {
+        tokio::spawn(follow_state_health(
+            redis.clone(),
+            health.clone(),
             stopping.clone(),
         ));
     }

@@ -78,6 +78,14 @@ impl RedisState {
         self.pool.health()
     }
 
+    /// Check that Redis answers (a `PING`), as any call would: failing at
+    /// once while resting after a failure.
+    pub fn ping(&self) -> Result<(), StateError> {
+        let command = redis::cmd("PING");
+        self.call(move |mut c| async move { c.query::<String>(&command).await })
+            .map(drop)
+    }
+
     /// The latest event time this node counted, if any.
     pub fn watermark_ms(&self) -> Option<i64> {
         let watermark = self.watermark_ms.load(Ordering::Relaxed);
