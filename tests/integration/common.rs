@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: built plugins, events, state.
 
-use std::path::Path;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use enforcer::event::{Entity, Event, Value};
 use enforcer::state::StateView;
@@ -73,4 +76,58 @@ pub fn wat_rule(name: &str, globals: &str, body: &str) -> Vec<u8> {
         len = name.len()
     ))
     .expect("valid WAT")
+}
+
+/// A server program the suite runs (`nats-server`, `redis-server`, ...),
+/// from PATH or the system directories Debian installs into (which a
+/// non-root PATH may lack). A missing program fails the test, naming the
+/// package: it is a dependency of the suite, installed by `.ci/run`.
+pub fn installed_program(name: &str, package: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path
+        .or_else(|| {
+            ["/usr/sbin", "/usr/bin", "/usr/local/bin"]
+                .iter()
+                .map(|dir| Path::new(dir).join(name))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed: the tests that need it fail without it \
+                 (apt-get install {package}; .ci/run installs it)"
+            )
+        })
+}
+
+/// A loopback port free right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Start `command` (its output discarded) and wait until it accepts
+/// connections on loopback `port`; fail if it exits or takes too long.
+pub fn start_listening(mut command: Command, port: u16) -> Child {
+    let name = command.get_program().to_string_lossy().into_owned();
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited at start: {status}");
+        }
+        assert!(Instant::now() < deadline, "{name} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }

@@ -8,9 +8,8 @@
 //! decisions dropped from the log are reported.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,7 @@ use futures_util::StreamExt;
 use prost::Message as _;
 use tokio::sync::watch;
 
+use crate::common::{free_port, installed_program, start_listening};
 use crate::grpc_server::{TestServer, wire};
 
 const T0: i64 = 1_764_000_000_000;
@@ -40,35 +40,9 @@ struct NatsServer {
     child: Option<Child>,
 }
 
-/// `nats-server` from PATH (or Debian's `/usr/sbin`, which a non-root PATH
-/// may lack). A missing server fails the test: it is a dependency of the
-/// suite, installed by `.ci/run`.
-fn nats_server_binary() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("nats-server"))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path
-        .or_else(|| {
-            let debian = PathBuf::from("/usr/sbin/nats-server");
-            debian.is_file().then_some(debian)
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "nats-server is not installed: the JetStream tests need it on PATH \
-                 (apt-get install nats-server; .ci/run installs it)"
-            )
-        })
-}
-
 impl NatsServer {
     fn start(jetstream: bool) -> NatsServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let store =
             std::env::temp_dir().join(format!("enforcer-nats-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&store).unwrap();
@@ -90,23 +64,12 @@ impl NatsServer {
     /// until it takes connections.
     fn up(&mut self) {
         assert!(self.child.is_none());
-        let mut command = Command::new(nats_server_binary());
+        let mut command = Command::new(installed_program("nats-server", "nats-server"));
         command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
         if self.jetstream {
             command.arg("-js").arg("-sd").arg(&self.store);
         }
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        let mut child = command.spawn().expect("start nats-server");
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("nats-server exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child = Some(child);
+        self.child = Some(start_listening(command, self.port));
     }
 
     /// Kill the process (its store stays).

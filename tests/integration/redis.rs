@@ -5,9 +5,8 @@
 //! is met as configured (closed or open) without a hang.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,41 +27,11 @@ use proptest::prelude::*;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+use crate::common::{free_port, installed_program, start_listening};
 use crate::crash::Engine;
 use crate::grpc_server::wire;
 
 const T0: i64 = 1_764_000_000_000;
-
-/// A program from PATH or Debian's locations. A missing server fails the
-/// test: it is a dependency of the suite, installed by `.ci/run`.
-fn redis_binary(name: &str) -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path
-        .or_else(|| {
-            ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
-                .iter()
-                .map(|dir| PathBuf::from(dir).join(name))
-                .find(|candidate| candidate.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not installed: the Redis tests need it on PATH \
-                 (apt-get install redis-server; .ci/run installs it)"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `redis-server` child process on a loopback port, persisting nothing.
 struct RedisServer {
@@ -96,7 +65,7 @@ impl RedisServer {
     /// connections.
     fn up(&mut self) {
         assert!(self.child.is_none());
-        let mut command = Command::new(redis_binary("redis-server"));
+        let mut command = Command::new(installed_program("redis-server", "redis-server"));
         command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -110,18 +79,7 @@ impl RedisServer {
                 "nodes.conf",
             ]);
         }
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        let mut child = command.spawn().expect("start redis-server");
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("redis-server exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child = Some(child);
+        self.child = Some(start_listening(command, self.port));
     }
 
     /// Kill the process.
@@ -151,7 +109,7 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let created = Command::new(redis_binary("redis-cli"))
+        let created = Command::new(installed_program("redis-cli", "redis-tools"))
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -165,7 +123,7 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         for node in &nodes {
             loop {
-                let info = Command::new(redis_binary("redis-cli"))
+                let info = Command::new(installed_program("redis-cli", "redis-tools"))
                     .args(["-p", &node.port.to_string(), "cluster", "info"])
                     .output()
                     .expect("run redis-cli cluster info");
@@ -546,6 +504,21 @@ fn counters(pipeline: &Pipeline, traffic: &Traffic) -> BTreeMap<String, u64> {
     counters
 }
 
+/// Every decision in `got` the same as in `expected`, or the first that
+/// is not.
+fn assert_decided_alike<T: PartialEq + std::fmt::Debug>(got: &[T], expected: &[T]) {
+    assert_eq!(got.len(), expected.len());
+    let differing: Vec<usize> = (0..got.len()).filter(|&n| got[n] != expected[n]).collect();
+    assert!(
+        differing.is_empty(),
+        "{} of {} decisions differ; the first: {:#?} against {:#?}",
+        differing.len(),
+        got.len(),
+        got[differing[0]],
+        expected[differing[0]]
+    );
+}
+
 fn two_nodes_decide_as_one(urls: Vec<String>, cluster: bool, prefix: &str) {
     let runtime = Runtime::new().unwrap();
     let traffic = traffic();
@@ -574,18 +547,7 @@ fn two_nodes_decide_as_one(urls: Vec<String>, cluster: bool, prefix: &str) {
         &traffic,
         Some(connect(settings(urls, cluster, prefix))),
     );
-    let shared = decide_all(&[&a, &b], &traffic);
-    let differing: Vec<usize> = (0..expected.len())
-        .filter(|&n| shared[n] != expected[n])
-        .collect();
-    assert!(
-        differing.is_empty(),
-        "{} of {} decisions differ; the first: {:#} against {:#}",
-        differing.len(),
-        expected.len(),
-        shared[differing[0]],
-        expected[differing[0]]
-    );
+    assert_decided_alike(&decide_all(&[&a, &b], &traffic), &expected);
     assert_eq!(counters(&a, &traffic), expected_counters);
     assert_eq!(counters(&b, &traffic), expected_counters);
 
@@ -828,18 +790,7 @@ async fn two_enforcer_processes_on_one_redis_answer_as_one_over_grpc() {
 
     let shared = config_file(&dir, "shared.toml", Some(&server));
     let (a, b) = (Engine::start(&shared), Engine::start(&shared));
-    let got = decide_over_grpc(&[&a, &b], &events).await;
-    let differing: Vec<usize> = (0..events.len())
-        .filter(|&n| got[n] != expected[n])
-        .collect();
-    assert!(
-        differing.is_empty(),
-        "{} of {} decisions differ; the first: {} against {}",
-        differing.len(),
-        events.len(),
-        got[differing[0]],
-        expected[differing[0]]
-    );
+    assert_decided_alike(&decide_over_grpc(&[&a, &b], &events).await, &expected);
 
     // Redis gone: refused at once with UNAVAILABLE, on either node.
     server.down();
