@@ -101,6 +101,7 @@ impl RedisState {
         self.watermark_ms
             .fetch_max(event.occurred_at_ms, Ordering::Relaxed);
         let second = second_of(event.occurred_at_ms);
+        let mut invocations = Vec::with_capacity(2);
         for key in [CounterKey::Actor, CounterKey::Target] {
             let Some(entity) = entity_of(event, key) else {
                 continue;
@@ -134,9 +135,22 @@ impl RedisState {
                     .arg(update.oldest_second)
                     .arg(update.lifetime_seconds);
             }
-            self.call(move |mut c| async move { c.invoke::<i64>(&invocation).await })?;
+            invocations.push(invocation);
         }
-        Ok(())
+        if invocations.is_empty() {
+            return Ok(());
+        }
+        // The actor's and the target's scripts go out together (to two
+        // cluster nodes, if their slots are on two): one wait, not two.
+        // Each is atomic and idempotent, so if one fails the retry counts
+        // only what is missing.
+        self.call(move |c| async move {
+            let runs = invocations.iter().map(|invocation| {
+                let mut c = c.clone();
+                async move { c.invoke::<i64>(invocation).await }
+            });
+            futures_util::future::try_join_all(runs).await.map(drop)
+        })
     }
 
     /// `event`'s updates of `entity`'s counters, one per counter shape.
