@@ -215,7 +215,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most concurrent calls per connection.
     pub max_concurrent_streams: u32,
-    /// Evaluation threads; unset: one per core.
+    /// Evaluation threads; unset: one per core, or four per core with
+    /// state in Redis (where they spend most of their time waiting for it).
     pub workers: Option<usize>,
     /// Decisions kept in memory for `GetDecision`, `ListDecisions` and
     /// resuming watchers.
@@ -520,11 +521,18 @@ impl ServeConfig {
 
     /// The server's options.
     pub fn server_options(&self) -> ServerOptions {
+        // An evaluation with state in Redis waits on the network for most
+        // of its time: more threads than cores keep the cores busy
+        // (measured in BENCHMARKS.md).
+        const REDIS_WORKERS_PER_CORE: usize = 4;
         let defaults = ServerOptions::default();
         ServerOptions {
             max_message_bytes: self.limits.max_message_bytes,
             max_concurrent_streams: self.limits.max_concurrent_streams,
-            workers: self.limits.workers.unwrap_or(defaults.workers),
+            workers: self.limits.workers.unwrap_or(match self.redis {
+                Some(_) => defaults.workers * REDIS_WORKERS_PER_CORE,
+                None => defaults.workers,
+            }),
             shutdown_grace: Duration::from_secs(self.limits.shutdown_grace_seconds),
             stream_batch: self.limits.stream_batch_events,
             stream_batches_in_flight: self.limits.stream_batches_in_flight,

@@ -655,6 +655,44 @@ fn closed_refuses_events_while_redis_is_down_and_counts_their_retries_once() {
     assert!(!redis.health().down);
 }
 
+#[test]
+fn a_hung_redis_costs_each_event_at_most_the_timeout() {
+    let server = RedisServer::start();
+    let runtime = Runtime::new().unwrap();
+    let redis = connect(outage_settings(&server, OnUnavailable::Closed));
+    let pipeline = node(&runtime, &traffic(), Some(redis.clone()));
+    pipeline.evaluate(forward("f1", T0)).unwrap();
+
+    // Stopped, not killed: connections stay open and nothing answers.
+    let pid = server.child.as_ref().unwrap().id().to_string();
+    let signal = |name: &str| {
+        let sent = Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(sent.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    let mut waits = Vec::new();
+    for n in 0..10 {
+        let started = Instant::now();
+        let refused = pipeline.evaluate(forward(&format!("hung-{n}"), T0 + 1000));
+        waits.push(started.elapsed());
+        assert!(
+            matches!(refused, Err(EvaluateError::StateUnavailable(_))),
+            "{refused:?}"
+        );
+    }
+    signal("-CONT");
+    // The first call waits out the 200 ms timeout; the ones after it, in
+    // the 300 ms rest that follows, fail at once (or wait one timeout).
+    assert!(
+        waits.iter().all(|w| *w < Duration::from_millis(700)),
+        "{waits:?}"
+    );
+    assert!(waits[0] >= Duration::from_millis(150), "{waits:?}");
+    let health = redis.health();
+    assert!(health.not_tried >= 1, "{health:?}");
+    retry(|| pipeline.evaluate(forward("after", T0 + 2000)));
+}
+
 /// Evaluate until Redis answers (a reconnect takes a moment).
 fn retry(
     mut evaluate: impl FnMut() -> Result<enforcer::pipeline::Evaluation, EvaluateError>,
