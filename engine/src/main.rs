@@ -124,7 +124,8 @@ struct ServeArgs {
     /// Policy file (TOML) instead of the example policy.
     #[arg(long, env = "ENFORCER_POLICY", value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Evaluation threads (default: one per core).
+    /// Evaluation threads (default: one per core; four per core with state
+    /// in Redis).
     #[arg(long, env = "ENFORCER_WORKERS", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     workers: Option<u32>,
