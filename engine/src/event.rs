@@ -182,8 +182,8 @@ impl Event {
                 ),
             ));
         }
-        for (index, (name, _)) in self.attributes.iter().enumerate() {
-            let field = || format!("attributes[{name:?}]");
+        for (index, (name, value)) in self.attributes.iter().enumerate() {
+            let field = || attribute_path(name);
             check_name("attribute name", name).map_err(|m| invalid(&field(), m))?;
             if self.attributes[..index].iter().any(|(n, _)| n == name) {
                 return Err(invalid(
@@ -191,8 +191,37 @@ impl Event {
                     format!("attribute `{name}` appears twice"),
                 ));
             }
+            check_finite(value).map_err(|m| invalid(&field(), m))?;
         }
         Ok(())
+    }
+}
+
+/// The path of attribute `name` in an event, as errors name it:
+/// `attributes["chat_count"]`. A name longer than any usable one is quoted
+/// by its start, as `check_name` quotes it: the path goes into the error a
+/// client gets, which must not carry back a megabyte of hostile name.
+pub fn attribute_path(name: &str) -> String {
+    if name.len() <= crate::manifest::MAX_NAME_BYTES {
+        return format!("attributes[{name:?}]");
+    }
+    let cut = name.char_indices().nth(32).map_or(name.len(), |(i, _)| i);
+    format!("attributes[\"{}…\"]", name[..cut].escape_debug())
+}
+
+/// Refuse NaN and infinite floats. No rule can compare them meaningfully,
+/// and a decision holds its event: the decision store writes it as JSON,
+/// where a non-finite float becomes `null` and the decision could no
+/// longer be read back.
+fn check_finite(value: &Value) -> Result<(), String> {
+    let must = "a float attribute must be finite";
+    match value {
+        Value::Float(v) if !v.is_finite() => Err(format!("is {v}; {must}")),
+        Value::FloatList(values) => match values.iter().position(|v| !v.is_finite()) {
+            Some(index) => Err(format!("element {index} is {}; {must}", values[index])),
+            None => Ok(()),
+        },
+        _ => Ok(()),
     }
 }
 
@@ -216,4 +245,63 @@ pub(crate) fn check_id(id: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: Value) -> Event {
+        Event::new("e1", "message.sent", 1_000, Entity::account("a")).with("x", value)
+    }
+
+    #[test]
+    fn non_finite_floats_are_refused_naming_the_attribute() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let error = with(Value::Float(bad)).validate().unwrap_err();
+            assert_eq!(error.field, "attributes[\"x\"]");
+            assert!(error.message.contains("must be finite"), "{error}");
+            let error = with(Value::FloatList(vec![0.5, bad]))
+                .validate()
+                .unwrap_err();
+            assert_eq!(error.field, "attributes[\"x\"]");
+            assert!(error.message.starts_with("element 1 is "), "{error}");
+        }
+        assert!(with(Value::Float(-0.0)).validate().is_ok());
+        assert!(
+            with(Value::FloatList(vec![f64::MAX, f64::MIN]))
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_long_attribute_name_is_quoted_by_its_start() {
+        let name = "n".repeat(100_000);
+        let error = Event::new("e1", "message.sent", 1_000, Entity::account("a"))
+            .with(name.as_str(), Value::Int(1))
+            .validate()
+            .unwrap_err();
+        assert_eq!(error.field, format!("attributes[\"{}…\"]", "n".repeat(32)));
+        assert!(error.to_string().len() < 200, "{error}");
+        assert_eq!(attribute_path("chat\"id"), "attributes[\"chat\\\"id\"]");
+        assert_eq!(
+            attribute_path(&"é".repeat(65)),
+            format!("attributes[\"{}…\"]", "é".repeat(32))
+        );
+    }
+
+    #[test]
+    fn a_valid_event_survives_the_json_a_decision_is_stored_as() {
+        // The last parses an ulp off without exact float parsing.
+        let event = with(Value::FloatList(vec![
+            0.1,
+            f64::MAX,
+            1e-300,
+            8.325767801271458e299,
+        ]));
+        event.validate().unwrap();
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), event);
+    }
 }

@@ -104,7 +104,7 @@ pub struct Manifest {
 }
 
 /// Longest accepted rule name, counter name or event kind, in bytes.
-const MAX_NAME_BYTES: usize = 128;
+pub(crate) const MAX_NAME_BYTES: usize = 128;
 
 /// Longest counter window: 31 days. The engine keeps a counter's history
 /// for its longest window, so this bounds the memory a counter can take.
@@ -177,9 +177,18 @@ impl Manifest {
         }
         for guard in &self.guards {
             match guard {
-                Guard::IntAtLeast(attribute, _)
-                | Guard::IntBelow(attribute, _)
-                | Guard::FloatAtLeast(attribute, _) => check_name("attribute name", attribute)?,
+                Guard::IntAtLeast(attribute, _) | Guard::IntBelow(attribute, _) => {
+                    check_name("attribute name", attribute)?
+                }
+                Guard::FloatAtLeast(attribute, value) => {
+                    check_name("attribute name", attribute)?;
+                    // No value is at least NaN: the rule would never run.
+                    if value.is_nan() {
+                        return Err(format!(
+                            "guards on `{attribute}` being at least NaN, which no value is, so it would never run"
+                        ));
+                    }
+                }
                 Guard::CounterAtLeast {
                     counter,
                     window_seconds,
@@ -254,6 +263,18 @@ mod tests {
             }],
             guards: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_float_guard_at_nan_is_refused() {
+        let mut m = manifest();
+        m.guards
+            .push(Guard::FloatAtLeast("toxicity".into(), f64::NAN));
+        let error = m.validate().unwrap_err();
+        assert!(error.contains("`toxicity` being at least NaN"), "{error}");
+        // Infinities are thresholds, if odd ones: -inf admits any float.
+        m.guards[0] = Guard::FloatAtLeast("toxicity".into(), f64::NEG_INFINITY);
+        assert_eq!(m.validate(), Ok(()));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod example_rules;
 mod ground_truth;
 mod grpc;
 mod grpc_errors;
+mod grpc_hostile;
 mod grpc_server;
 mod hostile;
 mod interop;

@@ -2,7 +2,7 @@
 //! with the path of the offending field (`event.actor.id: is empty`).
 
 use super::v1;
-use crate::event::{Entity, EntityKind, Event, InvalidEvent, Value, check_id};
+use crate::event::{Entity, EntityKind, Event, InvalidEvent, Value, attribute_path, check_id};
 use crate::ground_truth::{GroundTruth, LabelSource, LabelSubject, Truth};
 use crate::verdict::{Action, Severity};
 
@@ -49,7 +49,7 @@ pub fn event_from_proto(event: v1::Event, field: &str) -> Result<Event, FieldErr
         .into_iter()
         .map(|(name, value)| {
             let value = value_from_proto(value)
-                .map_err(|m| field_error(format!("{field}.attributes[{name:?}]"), m))?;
+                .map_err(|m| field_error(format!("{field}.{}", attribute_path(&name)), m))?;
             Ok((name, value))
         })
         .collect::<Result<Vec<_>, FieldError>>()?;

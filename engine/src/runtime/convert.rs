@@ -14,7 +14,9 @@ use crate::verdict::{
 /// of many empty items is still bounded.
 const ITEM_OVERHEAD: usize = 16;
 
-pub(crate) fn manifest_from_wit(m: wit::Manifest) -> Manifest {
+/// The engine's manifest for a rule's, field for field. It is checked
+/// after, by [`Manifest::validate`].
+pub fn manifest_from_wit(m: wit::Manifest) -> Manifest {
     Manifest {
         name: m.name,
         version: m.version,
@@ -142,10 +144,7 @@ fn check_names_and_ttls(v: &wit::Verdict) -> Result<(), String> {
 }
 
 /// Check a verdict against the contract and the output cap, and convert it.
-pub(crate) fn verdict_from_wit(
-    v: wit::Verdict,
-    max_output_bytes: usize,
-) -> Result<Verdict, RuleError> {
+pub fn verdict_from_wit(v: wit::Verdict, max_output_bytes: usize) -> Result<Verdict, RuleError> {
     if !(0.0..=1.0).contains(&v.score) {
         return Err(RuleError::BadOutput {
             message: format!("score {} is outside [0, 1]", v.score),

@@ -35,6 +35,15 @@ use wasmtime::{
 };
 
 pub use contract::{CONTRACT_VERSION, RULE_WIT};
+
+/// The contract's types and the checked conversions of what a rule returns
+/// (its manifest, its verdicts), public so that the boundary can be tested
+/// from outside the engine with values no well-behaved rule would send.
+#[doc(hidden)]
+pub mod boundary {
+    pub use super::contract::bindings::enforcer::rule::types;
+    pub use super::convert::{manifest_from_wit, verdict_from_wit};
+}
 pub use isolation::IsolationError;
 pub use limits::Limits;
 pub use rule::LoadedRule;

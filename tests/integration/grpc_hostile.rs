@@ -1,0 +1,483 @@
+//! A corpus of hostile requests sent to a real server: strings far over
+//! their limits, ten thousand attributes, bytes that are not UTF-8 where
+//! text belongs, NaN and infinite floats, timestamps at the ends of their
+//! range, huge lists, and images that are not images. Each is refused with
+//! the status a client can act on and a message naming the field (or, for
+//! what is within every limit, decided); none stops the server, changes its
+//! state or stops a good request after it. `grpc_errors` covers the
+//! ordinary mistakes; this is what an attacker or a broken client sends.
+
+use std::collections::BTreeMap;
+
+use enforcer::api::v1;
+use enforcer::event::{Entity, Event};
+use enforcer::pipeline::PipelineOptions;
+use enforcer::server::ServerOptions;
+use prost::Message as _;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::Channel;
+
+use crate::grpc_server::{TestServer, wire};
+
+const T0: i64 = 1_764_000_000_000;
+
+fn good(id: &str) -> v1::Event {
+    wire(&Event::new(
+        id,
+        "message.sent",
+        T0,
+        Entity::account("sender"),
+    ))
+}
+
+fn with(change: impl FnOnce(&mut v1::Event)) -> v1::Event {
+    let mut event = good("hostile");
+    change(&mut event);
+    event
+}
+
+fn value(kind: v1::value::Kind) -> v1::Value {
+    v1::Value { kind: Some(kind) }
+}
+
+fn attribute(name: &str, kind: v1::value::Kind) -> v1::Event {
+    with(|e| {
+        e.attributes.insert(name.into(), value(kind));
+    })
+}
+
+/// A PNG signature and header for a `side` x `side` image, and nothing
+/// after it.
+fn png_header(side: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend(13u32.to_be_bytes());
+    bytes.extend(&ihdr);
+    bytes.extend([0; 4]); // a CRC the header check does not need
+    bytes
+}
+
+/// Hostile events that prost decodes, each with the status it must get and
+/// words its message must hold.
+fn hostile_events() -> Vec<(&'static str, v1::Event, Code, Vec<String>)> {
+    use v1::value::Kind;
+    let invalid = Code::InvalidArgument;
+    let long_name = "n".repeat(100_000);
+    vec![
+        (
+            "a kind of 1 MB",
+            with(|e| e.kind = "k".repeat(1 << 20)),
+            invalid,
+            vec!["event.kind".into(), "over 128 bytes".into()],
+        ),
+        (
+            "a target id of 1 MB",
+            with(|e| e.target = wire_entity(&"t".repeat(1 << 20))),
+            invalid,
+            vec!["event.target.id".into(), "is 1048576 bytes".into()],
+        ),
+        (
+            "an attribute name of 100 KB",
+            attribute(&long_name, Kind::Int(1)),
+            invalid,
+            vec!["event.attributes[\"nnnn".into(), "over 128 bytes".into()],
+        ),
+        (
+            "an attribute name of 100 KB with no value",
+            with(|e| {
+                e.attributes
+                    .insert(long_name.clone(), v1::Value { kind: None });
+            }),
+            invalid,
+            vec!["event.attributes[\"nnnn".into(), "has no value set".into()],
+        ),
+        (
+            "an empty attribute name",
+            attribute("", Kind::Int(1)),
+            invalid,
+            vec!["event.attributes[\"\"]".into(), "is empty".into()],
+        ),
+        (
+            "10,000 attributes",
+            with(|e| {
+                e.attributes = (0..10_000)
+                    .map(|i| (format!("a{i}"), value(Kind::Boolean(true))))
+                    .collect::<BTreeMap<_, _>>();
+            }),
+            invalid,
+            vec!["event.attributes: 10000 attributes, over the limit of 256".into()],
+        ),
+        (
+            "a NaN float",
+            attribute("score", Kind::Float(f64::NAN)),
+            invalid,
+            vec![
+                "event.attributes[\"score\"]".into(),
+                "NaN".into(),
+                "finite".into(),
+            ],
+        ),
+        (
+            "an infinite float",
+            attribute("score", Kind::Float(f64::NEG_INFINITY)),
+            invalid,
+            vec!["event.attributes[\"score\"]".into(), "-inf".into()],
+        ),
+        (
+            "a float list holding infinity",
+            attribute(
+                "scores",
+                Kind::FloatList(v1::FloatList {
+                    values: vec![0.5, f64::INFINITY],
+                }),
+            ),
+            invalid,
+            vec![
+                "event.attributes[\"scores\"]".into(),
+                "element 1 is inf".into(),
+            ],
+        ),
+        (
+            "a timestamp at the last second an i64 holds",
+            with(|e| e.occurred_at.as_mut().unwrap().seconds = i64::MAX),
+            invalid,
+            vec!["event.occurred_at".into(), "out of range".into()],
+        ),
+        (
+            "a timestamp at the first second an i64 holds",
+            with(|e| e.occurred_at.as_mut().unwrap().seconds = i64::MIN),
+            invalid,
+            vec!["event.occurred_at".into(), "out of range".into()],
+        ),
+        (
+            "a timestamp in the year 10000",
+            with(|e| e.occurred_at.as_mut().unwrap().seconds = 253_402_300_800),
+            invalid,
+            vec![
+                "event.occurred_at".into(),
+                "ahead of the engine's clock".into(),
+            ],
+        ),
+        (
+            "a timestamp the second before the epoch, nanos set",
+            with(|e| {
+                e.occurred_at = Some(prost_types::Timestamp {
+                    seconds: -1,
+                    nanos: 999_999_999,
+                })
+            }),
+            invalid,
+            vec!["event.occurred_at".into(), "before the Unix epoch".into()],
+        ),
+        (
+            "an entity type far out of range",
+            with(|e| e.actor.as_mut().unwrap().r#type = i32::MIN),
+            invalid,
+            vec!["event.actor.type".into(), "is not an entity type".into()],
+        ),
+        (
+            "garbage as an image",
+            attribute("image", Kind::Bytes(b"<html>not an image</html>".to_vec())),
+            invalid,
+            vec![
+                "event.attributes.image".into(),
+                "not a JPEG, PNG, GIF or WebP".into(),
+            ],
+        ),
+        (
+            "an image sent as text",
+            attribute("image", Kind::Text("iVBORw0KGgo=".into())),
+            invalid,
+            vec!["event.attributes.image".into(), "is not bytes".into()],
+        ),
+        (
+            "a PNG header claiming 100000 x 100000 pixels",
+            attribute("image", Kind::Bytes(png_header(100_000))),
+            invalid,
+            vec!["event.attributes.image".into(), "100000x100000".into()],
+        ),
+        (
+            "a PNG header and no pixels",
+            attribute("image", Kind::Bytes(png_header(64))),
+            invalid,
+            vec!["event.attributes.image".into(), "PNG".into()],
+        ),
+        (
+            "an empty image",
+            attribute("image", Kind::Bytes(Vec::new())),
+            invalid,
+            vec!["event.attributes.image".into(), "empty".into()],
+        ),
+    ]
+}
+
+fn wire_entity(id: &str) -> Option<v1::Entity> {
+    Some(v1::Entity {
+        r#type: v1::EntityType::Account as i32,
+        id: id.into(),
+    })
+}
+
+/// Events within every limit, however large: decided.
+fn large_but_lawful() -> Vec<(&'static str, v1::Event)> {
+    use v1::value::Kind;
+    vec![
+        (
+            "a list of 300,000 integers",
+            attribute(
+                "ints",
+                Kind::IntList(v1::IntList {
+                    values: vec![1; 300_000],
+                }),
+            ),
+        ),
+        (
+            "a list of 100,000 empty texts",
+            attribute(
+                "texts",
+                Kind::TextList(v1::TextList {
+                    values: vec![String::new(); 100_000],
+                }),
+            ),
+        ),
+        (
+            "a text of 3 MB",
+            attribute("body", Kind::Text("é".repeat(1_500_000))),
+        ),
+    ]
+}
+
+/// Passes bytes through untouched, so that a test can send what no
+/// generated client would: text fields that are not UTF-8.
+struct RawCodec;
+struct RawEncoder;
+struct RawDecoder;
+
+impl Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Self::Error> {
+        let mut out = vec![0; bytes::Buf::remaining(src)];
+        bytes::Buf::copy_to_slice(src, &mut out);
+        Ok(Some(out))
+    }
+}
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+/// `Evaluate` with a request body given as bytes.
+async fn evaluate_raw(
+    channel: Channel,
+    body: Vec<u8>,
+) -> Result<v1::EvaluateResponse, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/enforcement.v1.Enforcement/Evaluate",
+    );
+    let response = grpc
+        .unary(tonic::Request::new(body), path, RawCodec)
+        .await?;
+    Ok(v1::EvaluateResponse::decode(response.into_inner().as_slice()).expect("a response"))
+}
+
+/// A request whose `text` (found once in its encoding) is replaced by bytes
+/// that are not UTF-8, of the same length.
+fn not_utf8(event: v1::Event, text: &str) -> Vec<u8> {
+    let mut body = v1::EvaluateRequest {
+        event: Some(event),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let at = body
+        .windows(text.len())
+        .position(|w| w == text.as_bytes())
+        .expect("the text is in the encoding");
+    body[at] = 0xC3; // a lead byte followed by ASCII: invalid
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_are_refused_precisely_and_the_server_goes_on() {
+    let server = TestServer::start(PipelineOptions::default(), ServerOptions::default()).await;
+    let mut client = server.client().await;
+    let evaluate = |event: v1::Event| v1::EvaluateRequest {
+        event: Some(event),
+        ..Default::default()
+    };
+
+    for (what, event, code, words) in hostile_events() {
+        let status = client.evaluate(evaluate(event)).await.expect_err(what);
+        assert_eq!(status.code(), code, "{what}: {status:?}");
+        for word in &words {
+            assert!(
+                status.message().contains(word.as_str()),
+                "{what}: {word:?} not in {:?}",
+                status.message().chars().take(300).collect::<String>()
+            );
+        }
+        // A refusal quotes what it must, not the whole hostile value.
+        assert!(
+            status.message().len() < 1024,
+            "{what}: a {}-byte message",
+            status.message().len()
+        );
+    }
+    // Nothing refused was decided, logged or counted.
+    assert!(server.log.is_empty());
+    assert_eq!(server.pipeline.live_state().size().entities, 0);
+
+    // Text that is not UTF-8 never reaches the engine: the wire decoder
+    // refuses it (INTERNAL, as gRPC specifies for a request that does not
+    // parse), naming the message and field.
+    let mut attributed = good("utf8-attr");
+    attributed.attributes.insert(
+        "note".into(),
+        value(v1::value::Kind::Text("marker-text".into())),
+    );
+    let cases = [
+        (
+            "event id",
+            not_utf8(good("marker-id"), "marker-id"),
+            "Event.id",
+        ),
+        (
+            "kind",
+            not_utf8(with(|e| e.kind = "marker.kind".into()), "marker.kind"),
+            "Event.kind",
+        ),
+        (
+            "actor id",
+            not_utf8(
+                with(|e| e.actor = wire_entity("marker-actor")),
+                "marker-actor",
+            ),
+            "Entity.id",
+        ),
+        (
+            "attribute name",
+            not_utf8(attributed.clone(), "note"),
+            "Event.attributes",
+        ),
+        (
+            "attribute text",
+            not_utf8(attributed, "marker-text"),
+            "Value.text",
+        ),
+    ];
+    for (what, body, field) in cases {
+        let status = evaluate_raw(server.channel().await, body)
+            .await
+            .expect_err(what);
+        assert_eq!(status.code(), Code::Internal, "{what}: {status:?}");
+        assert!(
+            status.message().contains(field) && status.message().contains("UTF-8"),
+            "{what}: {:?}",
+            status.message()
+        );
+    }
+    // Bytes that are no request at all.
+    let status = evaluate_raw(server.channel().await, vec![0xFF; 64])
+        .await
+        .expect_err("garbage");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(status.message().contains("failed to decode"), "{status:?}");
+    assert!(server.log.is_empty());
+
+    // Large but within every limit: decided.
+    for (index, (what, mut event)) in large_but_lawful().into_iter().enumerate() {
+        event.id = format!("large-{index}");
+        let response = client
+            .evaluate(evaluate(event))
+            .await
+            .unwrap_or_else(|s| panic!("{what}: {s}"));
+        assert!(response.into_inner().decision.is_some(), "{what}");
+    }
+    assert_eq!(server.log.len(), 3);
+
+    // And a good request after all of it.
+    let response = client.evaluate(evaluate(good("fine"))).await.unwrap();
+    assert_eq!(response.into_inner().decision.unwrap().id, "dec-fine");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_of_hostile_events_answers_each_and_goes_on() {
+    let server = TestServer::start(PipelineOptions::default(), ServerOptions::default()).await;
+    let mut client = server.client().await;
+    let corpus = hostile_events();
+    let mut requests: Vec<v1::EvaluateRequest> = corpus
+        .iter()
+        .enumerate()
+        .map(|(index, (_, event, _, _))| {
+            let mut event = event.clone();
+            event.id = format!("hostile-{index}");
+            v1::EvaluateRequest {
+                event: Some(event),
+                ..Default::default()
+            }
+        })
+        .collect();
+    requests.push(v1::EvaluateRequest {
+        event: Some(good("last")),
+        ..Default::default()
+    });
+    let results: Vec<v1::EvaluateStreamResponse> = client
+        .evaluate_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|r| r.expect("the stream does not fail"))
+        .collect()
+        .await;
+    assert_eq!(results.len(), corpus.len() + 1);
+    use v1::evaluate_stream_response::Result as R;
+    for ((what, _, code, words), result) in corpus.iter().zip(&results) {
+        let Some(R::Error(error)) = &result.result else {
+            panic!("{what}: {result:?}")
+        };
+        assert_eq!(error.code, *code as i32, "{what}");
+        let whole = format!("{}: {}", error.field, error.message);
+        for word in words {
+            assert!(
+                whole.contains(word.as_str()),
+                "{what}: {word:?} not in {:?}",
+                whole.chars().take(300).collect::<String>()
+            );
+        }
+        assert!(whole.len() < 1024, "{what}: a {}-byte error", whole.len());
+    }
+    assert!(matches!(
+        results.last().unwrap().result,
+        Some(R::Evaluated(_))
+    ));
+    assert_eq!(server.log.len(), 1);
+    server.shutdown().await;
+}
