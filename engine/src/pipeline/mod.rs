@@ -48,13 +48,11 @@ use crate::state::{
     CounterCatalog, CounterId, CounterStores, MemoryState, RedisState, RuleStateView,
     SharedCounter, StateBackend, StateError, StateView,
 };
-use crate::verdict::RuleError;
-
-pub use crate::state::CountStamps;
-use crate::verdict::{Effect, RuleOutcome, Severity};
+use crate::verdict::{Effect, RuleError, RuleOutcome, Severity};
 
 mod recovery;
 
+pub use crate::state::CountStamps;
 pub use recovery::{RestoredStamps, StateImages};
 
 /// How far ahead of the engine's clock an event may be dated by default:
