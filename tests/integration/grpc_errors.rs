@@ -9,7 +9,7 @@ use enforcer::server::ServerOptions;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::grpc_server::{TestServer, wire};
+use crate::grpc_server::{TestServer, evaluate_stream_whole, wire};
 
 const T0: i64 = 1_764_000_000_000;
 
@@ -167,14 +167,7 @@ async fn a_bad_event_in_a_stream_gets_an_error_result_and_the_stream_goes_on() {
             ..Default::default()
         },
     ];
-    let results: Vec<v1::EvaluateStreamResponse> = client
-        .evaluate_stream(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|r| r.expect("the stream does not fail"))
-        .collect()
-        .await;
+    let results = evaluate_stream_whole(&mut client, requests).await;
     let ids: Vec<&str> = results.iter().map(|r| r.event_id.as_str()).collect();
     assert_eq!(ids, ["first", "bad", "", "last"]);
     use v1::evaluate_stream_response::Result as R;

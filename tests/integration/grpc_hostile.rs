@@ -14,12 +14,11 @@ use enforcer::event::{Entity, Event};
 use enforcer::pipeline::PipelineOptions;
 use enforcer::server::ServerOptions;
 use prost::Message as _;
-use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
-use crate::grpc_server::{TestServer, wire};
+use crate::grpc_server::{TestServer, evaluate_stream_whole, wire};
 
 const T0: i64 = 1_764_000_000_000;
 
@@ -474,14 +473,7 @@ async fn a_stream_of_hostile_events_answers_each_and_goes_on() {
         event: Some(good("last")),
         ..Default::default()
     });
-    let results: Vec<v1::EvaluateStreamResponse> = client
-        .evaluate_stream(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner()
-        .map(|r| r.expect("the stream does not fail"))
-        .collect()
-        .await;
+    let results = evaluate_stream_whole(&mut client, requests).await;
     assert_eq!(results.len(), corpus.len() + 1);
     use v1::evaluate_stream_response::Result as R;
     for ((what, _, code, words), result) in corpus.iter().zip(&results) {

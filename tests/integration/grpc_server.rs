@@ -109,6 +109,23 @@ impl Drop for TestServer {
     }
 }
 
+/// Send `requests` on one `EvaluateStream` and collect every response;
+/// the stream itself must not fail.
+pub async fn evaluate_stream_whole(
+    client: &mut EnforcementClient<Channel>,
+    requests: Vec<v1::EvaluateRequest>,
+) -> Vec<v1::EvaluateStreamResponse> {
+    use tokio_stream::StreamExt;
+    client
+        .evaluate_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|r| r.expect("the stream does not fail"))
+        .collect()
+        .await
+}
+
 /// A wire event from an engine event.
 pub fn wire(event: &enforcer::event::Event) -> v1::Event {
     enforcer::api::event_to_proto(event)

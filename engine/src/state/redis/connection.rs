@@ -141,8 +141,7 @@ impl Pool {
     pub(super) fn run<T, F, Fut>(&self, call: F) -> Result<T, CallError>
     where
         F: FnOnce(Connection) -> Fut,
-        Fut: Future<Output = RedisResult<T>> + Send + 'static,
-        T: Send + 'static,
+        Fut: Future<Output = RedisResult<T>>,
     {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if let Some(resting) = self.resting() {

@@ -275,8 +275,7 @@ impl RedisState {
     fn call<T, F, Fut>(&self, call: F) -> Result<T, StateError>
     where
         F: FnOnce(connection::Connection) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>> + Send + 'static,
-        T: Send + 'static,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         self.pool
             .run(call)
