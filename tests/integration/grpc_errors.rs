@@ -13,7 +13,8 @@ use crate::grpc_server::{TestServer, evaluate_stream_whole, wire};
 
 const T0: i64 = 1_764_000_000_000;
 
-fn good(id: &str) -> v1::Event {
+/// An event every check passes.
+pub(crate) fn good(id: &str) -> v1::Event {
     wire(&Event::new(
         id,
         "message.sent",

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use enforcer::api::v1;
-use enforcer::event::{Entity, Event};
 use enforcer::pipeline::PipelineOptions;
 use enforcer::server::ServerOptions;
 use prost::Message as _;
@@ -18,18 +17,8 @@ use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
-use crate::grpc_server::{TestServer, evaluate_stream_whole, wire};
-
-const T0: i64 = 1_764_000_000_000;
-
-fn good(id: &str) -> v1::Event {
-    wire(&Event::new(
-        id,
-        "message.sent",
-        T0,
-        Entity::account("sender"),
-    ))
-}
+use crate::grpc_errors::good;
+use crate::grpc_server::{TestServer, evaluate_stream_whole};
 
 fn with(change: impl FnOnce(&mut v1::Event)) -> v1::Event {
     let mut event = good("hostile");
