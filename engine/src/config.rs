@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::access::tls::TlsSettings;
+use crate::access::{AccessConfig, AccessControl};
 use crate::banks::file::BankSpec;
 use crate::jetstream::NatsConfig;
 use crate::media::ImageLimits;
@@ -65,6 +67,14 @@ pub struct ServeConfig {
     /// engine node that uses the same servers and prefix. Unset: in memory.
     #[serde(default)]
     pub redis: Option<RedisSettings>,
+    /// `[tls]`: serve both gRPC listeners over TLS, or mutual TLS with a
+    /// client CA. Unset: plaintext.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// `[access]`: the known clients, their roles, and whether the data
+    /// plane asks who is calling.
+    #[serde(default)]
+    pub access: AccessConfig,
 }
 
 /// Where decisions and state are kept.
@@ -310,6 +320,8 @@ impl Default for ServeConfig {
             storage: StorageConfig::default(),
             nats: None,
             redis: None,
+            tls: None,
+            access: AccessConfig::default(),
         }
     }
 }
@@ -368,6 +380,11 @@ impl ServeConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let bank_files = config.banks.iter_mut().map(|b| &mut b.file);
+        let tls_files = config.tls.iter_mut().flat_map(|tls| {
+            [&mut tls.certificate, &mut tls.private_key]
+                .into_iter()
+                .chain(tls.client_ca.as_mut())
+        });
         for relative in [
             &mut config.plugin_dir,
             &mut config.policy,
@@ -377,6 +394,7 @@ impl ServeConfig {
         .into_iter()
         .flatten()
         .chain(bank_files)
+        .chain(tls_files)
         .chain([&mut config.storage.data_dir])
         {
             if relative.is_relative() {
@@ -516,6 +534,9 @@ impl ServeConfig {
                 .check()
                 .map_err(|(key, message)| bad("redis", key, message))?;
         }
+        self.access
+            .check(MIN_TOKEN_CHARS)
+            .map_err(|(key, message)| bad("access", key, message))?;
         Ok(())
     }
 
@@ -544,6 +565,9 @@ impl ServeConfig {
                 max_pixels: self.limits.max_image_pixels,
                 ..defaults.image_limits
             },
+            access: std::sync::Arc::new(AccessControl::new(&self.access, &self.admin.tokens)),
+            // Read from its files by the caller, which can report a failure.
+            tls: None,
         }
     }
 
@@ -657,6 +681,61 @@ ground_truth_labels = 400
             ),
             (90, 300, 400)
         );
+    }
+
+    #[test]
+    fn tls_and_access_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("enforcer.toml");
+        std::fs::write(
+            &file,
+            r#"
+[tls]
+certificate = "tls/server.pem"
+private_key = "tls/server.key"
+client_ca = "tls/ca.pem"
+client_certificates = "optional"
+
+[access]
+data_plane = "authenticated"
+[[access.clients]]
+name = "gateway"
+certificate_name = "gateway.internal"
+roles = ["evaluate"]
+[[access.clients]]
+name = "console"
+token = "a-long-console-token"
+roles = ["read_decisions", "review"]
+"#,
+        )
+        .unwrap();
+        let config = ServeConfig::load(&file).unwrap();
+        let tls = config.tls.unwrap();
+        assert_eq!(tls.certificate, dir.path().join("tls/server.pem"));
+        assert_eq!(tls.client_ca, Some(dir.path().join("tls/ca.pem")));
+        assert_eq!(
+            tls.client_certificates,
+            crate::access::tls::ClientCertificates::Optional
+        );
+        assert_eq!(
+            config.access.data_plane,
+            crate::access::DataPlaneAccess::Authenticated
+        );
+        assert_eq!(
+            config.access.clients[1].roles,
+            [
+                crate::access::Role::ReadDecisions,
+                crate::access::Role::Review
+            ]
+        );
+        let refused = ServeConfig::parse(
+            "[access]\ndata_plane = \"authenticated\"\nclients = [{ name = \"x\", token = \"0123456789abcdef\", roles = [\"author_rules\"] }]\n",
+        )
+        .unwrap_err();
+        assert_eq!(refused.line, Some(2), "{refused}");
+        assert!(refused.message.contains("access.data_plane"), "{refused}");
+        let refused = ServeConfig::parse("[access]\nclients = [{ name = \"x\", token = \"0123456789abcdef\", roles = [\"superuser\"] }]\n").unwrap_err();
+        assert!(refused.message.contains("superuser"), "{refused}");
     }
 
     #[test]

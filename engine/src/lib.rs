@@ -26,10 +26,13 @@
 //!   action, for the services that carry them out.
 //! * [`clearinghouse`]: report records for decisions that report to the
 //!   child-safety clearing house, with the media's hashes and bank matches.
+//! * [`access`]: who may call what (tokens, mTLS certificates, roles) and
+//!   TLS on the listeners.
 //! * [`api`], [`server`], [`config`]: the gRPC data plane and `enforcer
 //!   serve`'s configuration.
 //! * [`examples`]: the example rules, built into the engine.
 
+pub mod access;
 pub mod accuracy;
 pub mod api;
 pub mod backtest;

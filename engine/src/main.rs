@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use enforcer::access::DataPlaneAccess;
+use enforcer::access::tls::TlsSettings;
 use enforcer::banks::HashBanks;
 use enforcer::banks::file::load_banks;
 use enforcer::config::{ServeConfig, StorageMode};
@@ -29,7 +31,8 @@ use enforcer::registry::admission::now_ms;
 use enforcer::registry::watch_dir::{self, DirWatcher};
 use enforcer::registry::{Registry, RegistrySettings};
 use enforcer::runtime::{Runtime, RuntimeConfig};
-use enforcer::server::admin::{AdminToken, serve_admin};
+use enforcer::server::ServerOptions;
+use enforcer::server::admin::{AdminToken, serve_control_plane};
 use enforcer::state::redis::OnUnavailable;
 use enforcer::state::{FixedState, RedisState, StateView};
 use enforcer::verdict::{RuleOutcome, Severity};
@@ -264,6 +267,9 @@ fn main() -> anyhow::Result<()> {
 
 /// Run the gRPC engine until Ctrl-C or SIGTERM, then shut down gracefully.
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    // Certificates are read before anything else is started: a bad file
+    // stops the engine at once, naming it.
+    let tls = config.tls.as_ref().map(TlsSettings::load).transpose()?;
     let runtime = Runtime::with_config(RuntimeConfig {
         cache_dir: config.rules.compile_cache_dir.clone(),
         fast_compile: config.rules.fast_compile,
@@ -383,7 +389,16 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         _ => None,
     };
 
-    let server_options = config.server_options();
+    let server_options = ServerOptions {
+        tls: tls.clone(),
+        ..config.server_options()
+    };
+    let access = server_options.access.clone();
+    let transport = match &tls {
+        Some(tls) if tls.is_mutual() => "mutual TLS",
+        Some(_) => "TLS",
+        None => "plaintext",
+    };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -393,27 +408,31 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             print_setup(&pipeline);
             println!(
-                "enforcer listening on {} (enforcement.v1.Enforcement, grpc.health.v1.Health, reflection v1 and v1alpha); {} evaluation threads",
+                "enforcer listening on {} (enforcement.v1.Enforcement, grpc.health.v1.Health, reflection v1 and v1alpha) in {transport}; data plane {}; {} evaluation threads",
                 listener.local_addr()?,
+                match config.access.data_plane {
+                    DataPlaneAccess::Open => "open to any caller",
+                    DataPlaneAccess::Authenticated => "for known clients with the method's role",
+                },
                 server_options.workers,
             );
             let (stop_admin, admin_stopping) = tokio::sync::oneshot::channel::<()>();
-            let admin = if config.admin.tokens.is_empty() {
-                println!("control plane off: no admin token is configured (--admin-token or [admin] tokens)");
+            let admin = if !access.has_control_plane_clients() {
+                println!("control plane off: no client may use it (--admin-token, [admin] tokens, or [access] clients with `author_rules` or `administer`)");
                 None
             } else {
                 let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", config.admin.listen))?;
                 println!(
-                    "control plane (enforcement.v1.Admin) on {}, {} token(s)",
+                    "control plane (enforcement.v1.Admin) on {} in {transport}",
                     admin_listener.local_addr()?,
-                    config.admin.tokens.len()
                 );
-                Some(tokio::spawn(serve_admin(
+                Some(tokio::spawn(serve_control_plane(
                     admin_listener,
                     registry.clone(),
-                    config.admin.tokens.clone(),
+                    access,
+                    tls,
                     async move {
                         let _ = admin_stopping.await;
                     },

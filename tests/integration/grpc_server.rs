@@ -151,7 +151,7 @@ pub type TestAdmin = AdminClient<InterceptedService<Channel, BearerToken>>;
 
 /// Adds `authorization: Bearer <token>` to every call (or nothing).
 #[derive(Clone)]
-pub struct BearerToken(Option<String>);
+pub struct BearerToken(pub Option<String>);
 
 impl tonic::service::Interceptor for BearerToken {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area of the engine.
 
+mod access;
 mod backtest;
 mod banks;
 mod common;

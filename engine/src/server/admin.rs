@@ -1,16 +1,18 @@
-//! The `enforcement.v1.Admin` control plane: its own listener, bearer-token
-//! authentication on every call, each call handed to the [`Registry`] on a
+//! The `enforcement.v1.Admin` control plane: its own listener, every call
+//! checked by [`crate::access`] (a known client with the method's role),
+//! each call handed to the [`Registry`] on a
 //! blocking thread (admission compiles; a change deploys a snapshot), and
 //! every registry refusal mapped to a status in one place.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{ServeError, bank_admin};
+use crate::access::tls::ServerTls;
+use crate::access::{AccessConfig, AccessControl, Grant, Plane, Role};
 use crate::api::{self, v1};
 use crate::deployment::Stage;
 use crate::fixtures::FixtureError;
@@ -45,72 +47,33 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// Checks the `authorization` metadata of every control-plane call and
-/// attaches the caller's identity to the request.
-#[derive(Clone)]
-struct Authenticator {
-    tokens: Arc<[AdminToken]>,
-}
-
-impl Authenticator {
-    fn check(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| {
-                Status::unauthenticated(
-                    "the control plane needs `authorization: Bearer <token>` metadata",
-                )
-            })?
-            .to_str()
-            .map_err(|_| Status::unauthenticated("authorization: is not ASCII"))?;
-        let presented = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <token>`"))?;
-        // Every token is compared in full, whether or not an earlier one
-        // matched, so the time taken says nothing about the tokens.
-        let mut matched = None;
-        for token in self.tokens.iter() {
-            if constant_time_eq(token.token.as_bytes(), presented.as_bytes()) {
-                matched = Some(token.name.clone());
-            }
-        }
-        let identity =
-            matched.ok_or_else(|| Status::unauthenticated("authorization: unknown token"))?;
-        let peer = request.remote_addr().map(|a: SocketAddr| a.to_string());
-        request.extensions_mut().insert(Caller { identity, peer });
-        Ok(request)
-    }
-}
-
-/// Equal bytes, compared in time that depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Serve the control plane for `registry` on `listener` until `shutdown`.
-/// Every call must present one of `tokens`.
+/// Serve the control plane for `registry` on `listener` until `shutdown`,
+/// in plaintext, to the holders of `tokens`.
 pub async fn serve_admin(
     listener: TcpListener,
     registry: Arc<Registry>,
     tokens: Vec<AdminToken>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let authenticator = Authenticator {
-        tokens: tokens.into(),
-    };
+    let access = AccessControl::new(&AccessConfig::default(), &tokens);
+    serve_control_plane(listener, registry, Arc::new(access), None, shutdown).await
+}
+
+/// Serve the control plane for `registry` on `listener` until `shutdown`:
+/// over `tls` when given, each call checked by `access`.
+pub async fn serve_control_plane(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    access: Arc<AccessControl>,
+    tls: Option<ServerTls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     // A rule build is a few hundred KB; leave room for large ones.
     let admin = v1::admin_server::AdminServer::new(AdminService { registry })
         .max_decoding_message_size(64 * 1024 * 1024);
-    let service = tonic::service::interceptor::InterceptedService::new(admin, move |request| {
-        authenticator.check(request)
-    });
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_service(service)
+    super::server_builder(tls.as_ref(), access, Plane::Control)?
+        .add_service(admin)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
@@ -151,12 +114,23 @@ impl AdminService {
 /// A registry step on one named rule.
 type RuleStep = fn(&Registry, &Caller, &str) -> Result<RuleStatus, AdminError>;
 
+/// `PERMISSION_DENIED` unless the caller holds [`Role::Administer`]: what
+/// changes what enforces is beyond a rule author.
+fn require_administer(grant: Option<&Grant>, what: &str) -> Result<(), Status> {
+    match grant {
+        Some(grant) => grant.require(Role::Administer, what),
+        None => Err(Status::permission_denied(format!(
+            "an unknown caller may not {what}"
+        ))),
+    }
+}
+
 fn caller<T>(request: &Request<T>) -> Caller {
     request
         .extensions()
         .get::<Caller>()
         .cloned()
-        // The interceptor runs before every method: this is unreachable
+        // The access layer runs before every method: this is unreachable
         // unless the service is mounted without it.
         .unwrap_or_else(|| Caller::internal("unauthenticated"))
 }
@@ -168,6 +142,7 @@ impl v1::admin_server::Admin for AdminService {
         request: Request<v1::UploadRuleRequest>,
     ) -> Result<Response<v1::RuleStatus>, Status> {
         let caller = caller(&request);
+        let grant = request.extensions().get::<Grant>().cloned();
         let request = request.into_inner();
         let activation = match (request.activation(), request.rollout_percent) {
             (v1::Activation::Activate, _) => Activation::Activate,
@@ -184,6 +159,12 @@ impl v1::admin_server::Admin for AdminService {
             }
             (v1::Activation::Keep, _) => Activation::Keep,
         };
+        if matches!(
+            activation,
+            Activation::Activate | Activation::Candidate(Stage::Rollout { .. })
+        ) {
+            require_administer(grant.as_ref(), "upload a build that enforces at once")?;
+        }
         if request.wasm.is_empty() {
             return Err(Status::invalid_argument("wasm: is empty"));
         }
@@ -223,6 +204,7 @@ impl v1::admin_server::Admin for AdminService {
         request: Request<v1::SetVersionModeRequest>,
     ) -> Result<Response<v1::RuleStatus>, Status> {
         let caller = caller(&request);
+        let grant = request.extensions().get::<Grant>().cloned();
         let request = request.into_inner();
         let mode = match request.mode() {
             v1::VersionMode::Enforce => VersionMode::Enforce {
@@ -244,6 +226,14 @@ impl v1::admin_server::Admin for AdminService {
                 ));
             }
         };
+        match mode {
+            VersionMode::Shadow => {}
+            VersionMode::Enforce { .. } => {
+                require_administer(grant.as_ref(), "set a version to enforce")?
+            }
+            // Disabling the active version stops what it enforces.
+            VersionMode::Disabled => require_administer(grant.as_ref(), "disable a version")?,
+        }
         let status = self
             .run(move |registry| registry.set_mode(&caller, &request.rule, &request.sha256, mode))
             .await?;
@@ -506,18 +496,5 @@ fn audit_to_proto(entry: AuditEntry) -> v1::AuditEntry {
         previous_sha256: entry.previous_sha256.unwrap_or_default(),
         detail: entry.detail,
         refused: entry.refused.unwrap_or_default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_compare_in_full() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
     }
 }

@@ -21,6 +21,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::access::layer::AccessLayer;
+use crate::access::tls::ServerTls;
+use crate::access::{AccessControl, Plane};
 use crate::api::{self, v1};
 use crate::decision_log::DecisionLog;
 use crate::media::ImageLimits;
@@ -33,7 +36,7 @@ use evaluator::Evaluator;
 
 /// Limits and sizes of the server. The defaults suit one engine on a few
 /// cores; every one is in `enforcer serve`'s configuration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// Largest request message accepted, in bytes; larger ones get
     /// `RESOURCE_EXHAUSTED`.
@@ -54,6 +57,11 @@ pub struct ServerOptions {
     pub sweep_interval: Option<Duration>,
     /// What an image sent inside an event may cost to decode.
     pub image_limits: ImageLimits,
+    /// Who may call which method (by default anyone may call the data
+    /// plane).
+    pub access: Arc<AccessControl>,
+    /// TLS (`None`: plaintext).
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +76,8 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(30),
             sweep_interval: Some(Duration::from_secs(2)),
             image_limits: ImageLimits::default(),
+            access: Arc::default(),
+            tls: None,
         }
     }
 }
@@ -150,6 +160,23 @@ pub enum ServeError {
     /// Reflection could not read the API's descriptors.
     #[error("server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A tonic server builder for a listener: TLS when configured, and every
+/// request checked by `access` as `plane`'s.
+fn server_builder(
+    tls: Option<&ServerTls>,
+    access: Arc<AccessControl>,
+    plane: Plane,
+) -> Result<
+    tonic::transport::Server<tower::layer::util::Stack<AccessLayer, tower::layer::util::Identity>>,
+    ServeError,
+> {
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.server_config())?;
+    }
+    Ok(builder.layer(AccessLayer::new(access, plane)))
 }
 
 /// Serve the data plane for `pipeline` on `listener` until `shutdown`
@@ -249,7 +276,7 @@ pub async fn serve_with_overturns(
     // Small responses must leave at once: without TCP_NODELAY a reply
     // waits for the client's delayed acknowledgement (tens of ms).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = tonic::transport::Server::builder()
+    let server = server_builder(options.tls.as_ref(), options.access.clone(), Plane::Data)?
         .max_concurrent_streams(options.max_concurrent_streams)
         .layer(tower::util::MapResponseLayer::new(
             limits::oversized_response,
