@@ -17,6 +17,7 @@ use crate::media::ImageLimits;
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
 use crate::registry::SignaturePolicy;
 use crate::server::ServerOptions;
+use crate::server::rate_limit::{Rate, RateLimits};
 use crate::server::admin::AdminToken;
 use crate::signing::{SigningError, TrustedKeys};
 use crate::state::RedisSettings;
@@ -244,6 +245,15 @@ pub struct Limits {
     pub max_image_side: u32,
     /// Most pixels of such an image.
     pub max_image_pixels: u64,
+    /// Events per second one client may send, sustained; 0: no limit.
+    /// `[[access.clients]] events_per_second` sets a client's own.
+    pub client_events_per_second: u32,
+    /// Events a client may send at once above its rate; 0: one second's
+    /// worth (at least one stream batch).
+    pub client_burst_events: u32,
+    /// Batches waiting for an evaluation thread beyond which `Evaluate`
+    /// calls are shed with `RESOURCE_EXHAUSTED` instead of queueing.
+    pub max_waiting_batches: usize,
 }
 
 impl Default for Limits {
@@ -260,6 +270,9 @@ impl Default for Limits {
             max_image_bytes: server.image_limits.max_bytes,
             max_image_side: server.image_limits.max_width,
             max_image_pixels: server.image_limits.max_pixels,
+            client_events_per_second: 0,
+            client_burst_events: 0,
+            max_waiting_batches: server.max_waiting_batches,
         }
     }
 }
@@ -451,6 +464,7 @@ impl ServeConfig {
                 limits.decision_log_capacity,
             ),
             ("limits", "stream_batch_events", limits.stream_batch_events),
+            ("limits", "max_waiting_batches", limits.max_waiting_batches),
             (
                 "limits",
                 "stream_batches_in_flight",
@@ -566,9 +580,36 @@ impl ServeConfig {
                 ..defaults.image_limits
             },
             access: std::sync::Arc::new(AccessControl::new(&self.access, &self.admin.tokens)),
+            rate_limits: std::sync::Arc::new(self.rate_limits()),
+            max_waiting_batches: self.limits.max_waiting_batches,
             // Read from its files by the caller, which can report a failure.
             tls: None,
         }
+    }
+
+    /// The per-client rate limits: `[limits]` for every client, and each
+    /// `[[access.clients]]` entry's own rate.
+    fn rate_limits(&self) -> RateLimits {
+        let limits = &self.limits;
+        let rate = |per_second: u32| Rate {
+            per_second: f64::from(per_second),
+            burst: match limits.client_burst_events {
+                0 => f64::from(per_second).max(limits.stream_batch_events as f64),
+                burst => f64::from(burst),
+            },
+        };
+        let default = (limits.client_events_per_second > 0)
+            .then(|| rate(limits.client_events_per_second));
+        let per_client = self
+            .access
+            .clients
+            .iter()
+            .filter_map(|client| {
+                let own = client.events_per_second?;
+                Some((client.name.as_str().into(), rate(own)))
+            })
+            .collect();
+        RateLimits::new(default, per_client)
     }
 
     /// The pipeline's options (without hash banks).

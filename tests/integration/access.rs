@@ -92,6 +92,7 @@ fn token_client(name: &str, token: &str, roles: &[Role]) -> ClientConfig {
         token: Some(token.into()),
         certificate_name: None,
         roles: roles.to_vec(),
+        events_per_second: None,
     }
 }
 
@@ -101,6 +102,7 @@ fn certificate_client(name: &str, dns_name: &str, roles: &[Role]) -> ClientConfi
         token: None,
         certificate_name: Some(dns_name.into()),
         roles: roles.to_vec(),
+        events_per_second: None,
     }
 }
 

@@ -164,6 +164,10 @@ pub struct ClientConfig {
     pub certificate_name: Option<String>,
     /// What it may do.
     pub roles: Vec<Role>,
+    /// Its own rate limit, in events per second (0: none), in place of
+    /// `[limits] client_events_per_second`.
+    #[serde(default)]
+    pub events_per_second: Option<u32>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -174,6 +178,7 @@ impl fmt::Debug for ClientConfig {
             .field("token", &self.token.as_ref().map(|_| "****"))
             .field("certificate_name", &self.certificate_name)
             .field("roles", &self.roles)
+            .field("events_per_second", &self.events_per_second)
             .finish()
     }
 }
@@ -471,6 +476,7 @@ mod tests {
             token: Some(token.into()),
             certificate_name: None,
             roles: roles.to_vec(),
+            events_per_second: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod bank_admin;
 mod evaluator;
 mod labels;
 mod limits;
+pub mod rate_limit;
 mod service;
 mod stream;
 mod watch;
@@ -33,6 +34,7 @@ use crate::state::redis::OnUnavailable;
 use crate::state::{RedisState, StateBackend};
 
 use evaluator::Evaluator;
+use rate_limit::RateLimits;
 
 /// Limits and sizes of the server. The defaults suit one engine on a few
 /// cores; every one is in `enforcer serve`'s configuration.
@@ -62,6 +64,11 @@ pub struct ServerOptions {
     pub access: Arc<AccessControl>,
     /// TLS (`None`: plaintext).
     pub tls: Option<ServerTls>,
+    /// Events per second each client may send.
+    pub rate_limits: Arc<RateLimits>,
+    /// Batches waiting for an evaluation thread beyond which `Evaluate`
+    /// calls are shed with `RESOURCE_EXHAUSTED`.
+    pub max_waiting_batches: usize,
 }
 
 impl Default for ServerOptions {
@@ -78,6 +85,8 @@ impl Default for ServerOptions {
             image_limits: ImageLimits::default(),
             access: Arc::default(),
             tls: None,
+            rate_limits: Arc::default(),
+            max_waiting_batches: 1024,
         }
     }
 }

@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::evaluator::Evaluator;
+use super::rate_limit::ClientKey;
 use super::{ServerOptions, labels, stream, watch as watching};
 use crate::api::{self, FieldError, v1};
 use crate::clearinghouse::ClearinghouseReport;
@@ -60,6 +61,10 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
         &self,
         request: Request<v1::EvaluateRequest>,
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
+        let client = ClientKey::of(&request);
+        if self.options.rate_limits.take(&client, 1) == 0 {
+            return Err(self.options.rate_limits.refusal(&client));
+        }
         match self
             .evaluator
             .evaluate(vec![request.into_inner()])
