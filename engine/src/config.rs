@@ -17,8 +17,8 @@ use crate::media::ImageLimits;
 use crate::pipeline::{DEFAULT_MAX_FUTURE_SKEW_MS, PipelineOptions};
 use crate::registry::SignaturePolicy;
 use crate::server::ServerOptions;
-use crate::server::rate_limit::{Rate, RateLimits};
 use crate::server::admin::AdminToken;
+use crate::server::rate_limit::{Rate, RateLimits};
 use crate::signing::{SigningError, TrustedKeys};
 use crate::state::RedisSettings;
 
@@ -598,8 +598,8 @@ impl ServeConfig {
                 burst => f64::from(burst),
             },
         };
-        let default = (limits.client_events_per_second > 0)
-            .then(|| rate(limits.client_events_per_second));
+        let default =
+            (limits.client_events_per_second > 0).then(|| rate(limits.client_events_per_second));
         let per_client = self
             .access
             .clients

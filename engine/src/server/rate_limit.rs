@@ -173,7 +173,9 @@ impl RateLimits {
             wait.as_millis().max(1)
         ));
         if let Ok(value) = wait.as_millis().max(1).to_string().parse() {
-            status.metadata_mut().insert("grpc-retry-pushback-ms", value);
+            status
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", value);
         }
         status
     }
@@ -240,7 +242,11 @@ mod tests {
         );
         let status = limits.refusal(&named("gateway"));
         assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-        assert!(status.message().contains("client `gateway`"), "{}", status.message());
+        assert!(
+            status.message().contains("client `gateway`"),
+            "{}",
+            status.message()
+        );
         assert_eq!(
             status.metadata().get("grpc-retry-pushback-ms").unwrap(),
             "250"
