@@ -56,6 +56,26 @@ pub(crate) struct Args {
     /// Print the results as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Soak: every this many seconds, activate another build of a rule
+    /// through the control plane (two builds in turn).
+    #[arg(long)]
+    pub(crate) swap_every: Option<f64>,
+    /// The control plane's address, for `--swap-every`.
+    #[arg(long, default_value = "http://127.0.0.1:50052")]
+    pub(crate) admin_addr: String,
+    /// A control-plane token, for `--swap-every`.
+    #[arg(long, env = "ENFORCER_ADMIN_TOKEN", hide_env_values = true)]
+    pub(crate) admin_token: Option<String>,
+    /// Soak: every this many seconds, send the hostile corpus and check
+    /// each refusal.
+    #[arg(long)]
+    pub(crate) hostile_every: Option<f64>,
+    /// Soak: sample this process's resident memory (the server's pid).
+    #[arg(long)]
+    pub(crate) watch_pid: Option<u32>,
+    /// Seconds between memory samples.
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) sample_every: f64,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -90,6 +110,18 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
     );
     if args.mode != Mode::Stream && args.events.is_some() {
         bail!("--events is for stream mode; unary mode runs for --seconds at --rate");
+    }
+    for (flag, value) in [
+        ("--swap-every", args.swap_every),
+        ("--hostile-every", args.hostile_every),
+        ("--sample-every", Some(args.sample_every)),
+    ] {
+        if let Some(seconds) = value {
+            ensure!(
+                seconds.is_finite() && seconds >= 0.01,
+                "{flag} must be at least 0.01 seconds, not {seconds}"
+            );
+        }
     }
     if args.events.is_some() && args.seconds.is_some() {
         bail!("give --events or --seconds, not both");

@@ -26,6 +26,10 @@
 //! same server starts again from the simulator's start time: behind what
 //! the server has seen, which it accepts as late events of other entities.
 //!
+//! Beside either mode, a soak run's disturbances (`--swap-every`,
+//! `--hostile-every`) and the server's memory (`--watch-pid`): see
+//! `soak.rs`.
+//!
 //! Run a server (`cargo run --release -p enforcer -- serve`) and then, for
 //! example, `cargo run --release -p enforcer-examples --example loadgen --
 //! --mode stream --connections 2 --seconds 10`; or add `--spawn-server` to
@@ -38,6 +42,7 @@ mod progress;
 mod replay;
 mod report;
 mod server;
+mod soak;
 mod stream;
 mod unary;
 
@@ -50,6 +55,7 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::args::{Args, Mode, check};
 use crate::replay::Replay;
 use crate::server::SpawnedServer;
+use crate::soak::Soak;
 use crate::stream::run_stream;
 use crate::unary::run_unary;
 
@@ -72,7 +78,8 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(async {
+    let (report, soak) = runtime.block_on(async {
+        let soak = Soak::start(&args, &addr).await?;
         let channels = connect(&addr, args.connections).await?;
         let clients = channels
             .iter()
@@ -80,21 +87,22 @@ fn main() -> anyhow::Result<()> {
                 EnforcementClient::new(channel.clone()).max_decoding_message_size(64 << 20)
             })
             .collect();
-        match args.mode {
+        let report = match args.mode {
             Mode::Stream => run_stream(&args, clients, replay).await,
             Mode::Unary => run_unary(&args, clients, None, replay).await,
             Mode::Health => {
                 let health = channels.into_iter().map(HealthClient::new).collect();
                 run_unary(&args, clients, Some(health), replay).await
             }
-        }
+        }?;
+        anyhow::Ok((report, soak.map(|soak| soak.finish(&args))))
     })?;
     let placement = if args.spawn_server {
         "in-process server, sharing this machine's cores with the client"
     } else {
         "server at --addr"
     };
-    report.print(&args, &addr, placement);
+    report.print(&args, &addr, placement, soak.as_ref());
     match server {
         Some(server) => server.stop(),
         None => Ok(()),

@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 
 use crate::args::{Args, Mode};
 use crate::counters::Counters;
+use crate::soak::SoakReport;
 use crate::unary::Latency;
 
 pub(crate) enum Report {
@@ -18,7 +19,13 @@ pub(crate) enum Report {
 }
 
 impl Report {
-    pub(crate) fn print(&self, args: &Args, addr: &str, placement: &str) {
+    pub(crate) fn print(
+        &self,
+        args: &Args,
+        addr: &str,
+        placement: &str,
+        soak: Option<&SoakReport>,
+    ) {
         let (json, errors) = match self {
             Report::Stream(r) => (r.json(args), &r.errors),
             Report::Unary(r) => (r.json(args), &r.errors),
@@ -33,6 +40,9 @@ impl Report {
             {
                 object.extend(more);
             }
+            if let (Some(object), Some(soak)) = (object.as_object_mut(), soak) {
+                object.insert("soak".into(), soak.json());
+            }
             println!("{object}");
             return;
         }
@@ -43,6 +53,9 @@ impl Report {
         }
         for (description, count) in errors {
             println!("  {} x {description}", grouped(*count));
+        }
+        if let Some(soak) = soak {
+            soak.print();
         }
     }
 }
