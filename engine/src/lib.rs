@@ -30,6 +30,8 @@
 //!   TLS on the listeners.
 //! * [`api`], [`server`], [`config`]: the gRPC data plane and `enforcer
 //!   serve`'s configuration.
+//! * [`telemetry`]: logs as text or JSON, each evaluation in a span naming
+//!   its decision.
 //! * [`examples`]: the example rules, built into the engine.
 
 pub mod access;
@@ -64,4 +66,5 @@ pub mod server;
 pub mod shadow_report;
 pub mod signing;
 pub mod state;
+pub mod telemetry;
 pub mod verdict;

@@ -35,6 +35,7 @@ use enforcer::server::ServerOptions;
 use enforcer::server::admin::{AdminToken, serve_control_plane};
 use enforcer::state::redis::OnUnavailable;
 use enforcer::state::{FixedState, RedisState, StateView};
+use enforcer::telemetry::{LogFormat, init_logging};
 use enforcer::verdict::{RuleOutcome, Severity};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text`, or `json` (one object
+    /// per line, with the event and decision ids of the evaluation it was
+    /// logged in). `RUST_LOG` sets the levels.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "ENFORCER_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -249,11 +261,15 @@ impl ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // A server says what it does (listeners, refusals, Redis coming and
+    // going); a one-shot command only what went wrong.
+    let levels = match cli.command {
+        Command::Serve(_) => "warn,enforcer=info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, levels);
+    match cli.command {
         Command::Serve(args) => serve(args.config()?),
         Command::Demo { json, policy } => demo(json, policy.as_deref()),
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
