@@ -65,6 +65,18 @@ pub struct ServeConfig {
     /// engine node that uses the same servers and prefix. Unset: in memory.
     #[serde(default)]
     pub redis: Option<RedisSettings>,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: Prometheus metrics (what each rule costs and does, the
+/// decisions, calls, queues and state), on a listener of their own.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address and port that answer `GET /metrics`. Unset: no endpoint.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Where decisions and state are kept.
@@ -310,6 +322,7 @@ impl Default for ServeConfig {
             storage: StorageConfig::default(),
             nats: None,
             redis: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -544,6 +557,9 @@ impl ServeConfig {
                 max_pixels: self.limits.max_image_pixels,
                 ..defaults.image_limits
             },
+            // Made by whoever serves `[metrics] listen`, which outlives
+            // these options.
+            metrics: None,
         }
     }
 
@@ -722,6 +738,17 @@ ground_truth_labels = 400
     }
 
     #[test]
+    fn metrics_are_served_only_with_an_address() {
+        assert_eq!(ServeConfig::parse("").unwrap().metrics.listen, None);
+        assert_eq!(
+            ServeConfig::parse("[metrics]\n").unwrap().metrics.listen,
+            None
+        );
+        let config = ServeConfig::parse("[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
+        assert_eq!(config.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
+    }
+
+    #[test]
     fn mistakes_are_refused_with_their_line() {
         let cases = [
             (
@@ -786,6 +813,14 @@ ground_truth_labels = 400
             (
                 "[redis]\non_unavailable = \"maybe\"",
                 "config line 2: unknown variant `maybe`, expected `closed` or `open`",
+            ),
+            (
+                "[metrics]\n\nlisten = \"localhost\"",
+                "config line 3: invalid socket address syntax",
+            ),
+            (
+                "[metrics]\nport = 9464",
+                "config line 2: unknown field `port`, expected `listen`",
             ),
         ];
         for (text, expected) in cases {

@@ -28,6 +28,8 @@
 //!   child-safety clearing house, with the media's hashes and bank matches.
 //! * [`api`], [`server`], [`config`]: the gRPC data plane and `enforcer
 //!   serve`'s configuration.
+//! * [`metrics`]: what each rule costs and does, the decisions, the server's
+//!   calls, queues and state, for Prometheus.
 //! * [`examples`]: the example rules, built into the engine.
 
 pub mod accuracy;
@@ -50,6 +52,7 @@ pub mod idempotency;
 pub mod jetstream;
 pub mod manifest;
 pub mod media;
+pub mod metrics;
 pub mod overturn;
 pub mod pipeline;
 pub mod policy;

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, v1};
 use crate::decision_log::DecisionLog;
 use crate::media::ImageLimits;
+use crate::metrics::{GrpcMetricsLayer, Metrics, Sources};
 use crate::overturn::OverturnLog;
 use crate::pipeline::Pipeline;
 use crate::state::redis::OnUnavailable;
@@ -54,6 +55,10 @@ pub struct ServerOptions {
     pub sweep_interval: Option<Duration>,
     /// What an image sent inside an event may cost to decode.
     pub image_limits: ImageLimits,
+    /// Where the server counts its calls, decisions and queues (`None`:
+    /// nowhere). The `/metrics` endpoint serving them is apart:
+    /// [`crate::metrics::serve_metrics`].
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +73,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(30),
             sweep_interval: Some(Duration::from_secs(2)),
             image_limits: ImageLimits::default(),
+            metrics: None,
         }
     }
 }
@@ -219,15 +225,25 @@ pub async fn serve_with_overturns(
             stopping.clone(),
         ));
     }
+    let evaluator = Evaluator::new(
+        pipeline.clone(),
+        log.clone(),
+        options.workers,
+        options.image_limits.clone(),
+        options.metrics.clone(),
+    );
+    if let Some(metrics) = &options.metrics {
+        metrics.watch(Sources {
+            pipeline: pipeline.clone(),
+            log: log.clone(),
+            queue: evaluator.queue().clone(),
+            workers: options.workers.max(1),
+        });
+    }
     let service = service::EnforcementService {
         overturns,
-        pipeline: pipeline.clone(),
-        evaluator: Evaluator::new(
-            pipeline,
-            log.clone(),
-            options.workers,
-            options.image_limits.clone(),
-        ),
+        pipeline,
+        evaluator,
         log,
         options: options.clone(),
         stopping,
@@ -251,6 +267,9 @@ pub async fn serve_with_overturns(
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(options.max_concurrent_streams)
+        // Outside the size-limit rewrite, so a call is counted with the
+        // status its client sees.
+        .layer(GrpcMetricsLayer::new(options.metrics.as_deref()))
         .layer(tower::util::MapResponseLayer::new(
             limits::oversized_response,
         ))
