@@ -17,6 +17,7 @@ mod isolation;
 mod isolation_props;
 mod jetstream;
 mod lifecycle;
+mod metrics;
 mod pipeline;
 mod plugin_tests;
 mod proto;

@@ -97,6 +97,12 @@ fn labels<'a>(rule: &'a str, series: &'a RuleSeries) -> [(&'static str, &'a str)
     ]
 }
 
+/// Reads one of a build's counters.
+type CounterOf = fn(&RuleSeries) -> u64;
+
+/// Picks one of a build's histograms.
+type HistogramOf = fn(&RuleSeries) -> &IntHistogram;
+
 /// Every build seen, by rule name; a rule has one or two builds at a time
 /// (active and candidate), so a short scan follows the hash.
 type ByRule = HashMap<Arc<str>, Vec<RuleSeries>, RandomState>;
@@ -163,7 +169,7 @@ impl RuleMetrics {
             (a, &x.version, mode_name(x.mode)).cmp(&(b, &y.version, mode_name(y.mode)))
         });
 
-        let counters: [(&str, &str, fn(&RuleSeries) -> u64); 2] = [
+        let counters: [(&str, &str, CounterOf); 2] = [
             (
                 "rule_calls",
                 "Calls of the rule build (rules skipped by their guards are not called).",
@@ -183,7 +189,7 @@ impl RuleMetrics {
             }
         }
 
-        let histograms: [(&str, &str, fn(&RuleSeries) -> &IntHistogram); 2] = [
+        let histograms: [(&str, &str, HistogramOf); 2] = [
             (
                 "rule_call_duration_seconds",
                 "Wall-clock time of the rule build's calls.",
