@@ -76,6 +76,18 @@ pub struct ServeConfig {
     /// plane asks who is calling.
     #[serde(default)]
     pub access: AccessConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: Prometheus metrics (what each rule costs and does, the
+/// decisions, calls, queues and state), on a listener of their own.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address and port that answer `GET /metrics`. Unset: no endpoint.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Where decisions and state are kept.
@@ -335,6 +347,7 @@ impl Default for ServeConfig {
             redis: None,
             tls: None,
             access: AccessConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -584,6 +597,9 @@ impl ServeConfig {
             max_waiting_batches: self.limits.max_waiting_batches,
             // Read from its files by the caller, which can report a failure.
             tls: None,
+            // Made by whoever serves `[metrics] listen`, which outlives
+            // these options.
+            metrics: None,
         }
     }
 
@@ -842,6 +858,17 @@ roles = ["read_decisions", "review"]
     }
 
     #[test]
+    fn metrics_are_served_only_with_an_address() {
+        assert_eq!(ServeConfig::parse("").unwrap().metrics.listen, None);
+        assert_eq!(
+            ServeConfig::parse("[metrics]\n").unwrap().metrics.listen,
+            None
+        );
+        let config = ServeConfig::parse("[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
+        assert_eq!(config.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
+    }
+
+    #[test]
     fn mistakes_are_refused_with_their_line() {
         let cases = [
             (
@@ -906,6 +933,14 @@ roles = ["read_decisions", "review"]
             (
                 "[redis]\non_unavailable = \"maybe\"",
                 "config line 2: unknown variant `maybe`, expected `closed` or `open`",
+            ),
+            (
+                "[metrics]\n\nlisten = \"localhost\"",
+                "config line 3: invalid socket address syntax",
+            ),
+            (
+                "[metrics]\nport = 9464",
+                "config line 2: unknown field `port`, expected `listen`",
             ),
         ];
         for (text, expected) in cases {

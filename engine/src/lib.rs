@@ -32,6 +32,8 @@
 //!   serve`'s configuration.
 //! * [`telemetry`]: logs as text or JSON, each evaluation in a span naming
 //!   its decision.
+//! * [`metrics`]: what each rule costs and does, the decisions, the server's
+//!   calls, queues and state, for Prometheus.
 //! * [`examples`]: the example rules, built into the engine.
 
 pub mod access;
@@ -55,6 +57,7 @@ pub mod idempotency;
 pub mod jetstream;
 pub mod manifest;
 pub mod media;
+pub mod metrics;
 pub mod overturn;
 pub mod pipeline;
 pub mod policy;

@@ -24,6 +24,7 @@ use enforcer::durable::{Checkpointer, Checkpointing, DataDir, RecoveredLogs};
 use enforcer::event::{Entity, Event};
 use enforcer::examples::{EXAMPLE_POLICY, example_sources, load_example_rules};
 use enforcer::jetstream::JetStreamPublisher;
+use enforcer::metrics::{Metrics, serve_metrics};
 use enforcer::overturn::OverturnLog;
 use enforcer::pipeline::{Evaluation, Pipeline, PipelineOptions};
 use enforcer::policy::{FailureMode, Policy};
@@ -155,6 +156,10 @@ struct ServeArgs {
     /// Address and port of the control plane (default 127.0.0.1:50052).
     #[arg(long, env = "ENFORCER_ADMIN_LISTEN", value_name = "ADDR")]
     admin_listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (what each rule
+    /// costs and does, decisions, calls, queues, state).
+    #[arg(long, env = "ENFORCER_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// A bearer token for the control plane, recorded in the audit trail
     /// as `operator`. The control plane is served only with a token.
     #[arg(
@@ -227,6 +232,9 @@ impl ServeArgs {
         }
         if let Some(listen) = self.admin_listen {
             config.admin.listen = listen;
+        }
+        if let Some(listen) = self.metrics_listen {
+            config.metrics.listen = Some(listen);
         }
         if let Some(token) = &self.admin_token {
             config.admin.tokens.push(AdminToken {
@@ -405,8 +413,10 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         _ => None,
     };
 
+    let metrics = config.metrics.listen.map(|_| Arc::new(Metrics::new()));
     let server_options = ServerOptions {
         tls: tls.clone(),
+        metrics: metrics.clone(),
         ..config.server_options()
     };
     let access = server_options.access.clone();
@@ -454,6 +464,26 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     },
                 )))
             };
+            let (stop_metrics, metrics_stopping) = tokio::sync::oneshot::channel::<()>();
+            let metrics_endpoint = match (config.metrics.listen, metrics) {
+                (Some(address), Some(metrics)) => {
+                    let metrics_listener = tokio::net::TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("cannot listen on {address}"))?;
+                    println!(
+                        "metrics (Prometheus) on http://{}/metrics",
+                        metrics_listener.local_addr()?
+                    );
+                    Some(tokio::spawn(serve_metrics(
+                        metrics_listener,
+                        metrics,
+                        async move {
+                            let _ = metrics_stopping.await;
+                        },
+                    )))
+                }
+                _ => None,
+            };
             let (stop_publishing, publishing_stopping) = tokio::sync::watch::channel(false);
             let publisher = config.nats.clone().map(|nats| {
                 println!(
@@ -481,6 +511,11 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             let _ = stop_admin.send(());
             if let Some(admin) = admin {
                 admin.await??;
+            }
+            // Scraped until the end: the last calls and decisions show.
+            let _ = stop_metrics.send(());
+            if let Some(endpoint) = metrics_endpoint {
+                endpoint.await??;
             }
             if let Some(checkpointer) = checkpointer {
                 // A last checkpoint: the next start replays nothing.

@@ -83,6 +83,9 @@ urls = ["redis://10.0.0.1:7000"]
 prefix = "t"
 pool_size = 8
 timeout_ms = 50
+
+[metrics]
+listen = "127.0.0.1:9464"
 "#;
 
 const TOKENS: &[&str] = &[
@@ -123,6 +126,7 @@ const TOKENS: &[&str] = &[
     "[redis]",
     "[[banks]]",
     "[admin]",
+    "[metrics]",
     "workers = 0",
     "replicas = 0",
     "timeout_ms = 0",

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{ServeError, bank_admin};
+use crate::access::layer::AccessLayer;
 use crate::access::tls::ServerTls;
 use crate::access::{AccessConfig, AccessControl, Grant, Plane, Role};
 use crate::api::{self, v1};
@@ -72,7 +73,8 @@ pub async fn serve_control_plane(
     let admin = v1::admin_server::AdminServer::new(AdminService { registry })
         .max_decoding_message_size(64 * 1024 * 1024);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    super::server_builder(tls.as_ref(), access, Plane::Control)?
+    super::server_builder(tls.as_ref())?
+        .layer(AccessLayer::new(access, Plane::Control))
         .add_service(admin)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -13,6 +13,7 @@ use crate::api::{self, FieldError, v1};
 use crate::decision::Decision;
 use crate::decision_log::DecisionLog;
 use crate::media::{ImageLimits, hash_attached_image};
+use crate::metrics::{EvaluationQueue, Metrics, Refusal as Refused, Stage};
 use crate::pipeline::{EvaluateError, Evaluation, Pipeline};
 
 /// One event's result: its evaluation, or why it was not evaluated.
@@ -55,6 +56,10 @@ pub struct Evaluator {
     permits: Arc<Semaphore>,
     /// What an image sent inside an event may cost to decode.
     image_limits: Arc<ImageLimits>,
+    /// Batches waiting, evaluating and logging, and stream events held.
+    queue: Arc<EvaluationQueue>,
+    /// Where decisions, duplicates and refusals are counted, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Evaluator {
@@ -64,13 +69,21 @@ impl Evaluator {
         log: Arc<DecisionLog>,
         workers: usize,
         image_limits: ImageLimits,
+        metrics: Option<Arc<Metrics>>,
     ) -> Self {
         Evaluator {
             pipeline,
             log,
             permits: Arc::new(Semaphore::new(workers.max(1))),
             image_limits: Arc::new(image_limits),
+            queue: Arc::default(),
+            metrics,
         }
+    }
+
+    /// Its queue depths.
+    pub fn queue(&self) -> &Arc<EvaluationQueue> {
+        &self.queue
     }
 
     /// Evaluate a batch of requests on a blocking thread, once a worker is
@@ -84,16 +97,20 @@ impl Evaluator {
         &self,
         requests: Vec<v1::EvaluateRequest>,
     ) -> Result<Vec<EventResult>, Status> {
+        let waiting = self.queue.enter(Stage::Waiting);
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| Status::unavailable("the engine is shutting down"))?;
+        drop(waiting);
+        let evaluating = self.queue.enter(Stage::Evaluating);
         let this = self.clone();
         let durable = self.log.is_durable();
         let step = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _evaluating = evaluating;
             let evaluated = this.evaluate_all(requests);
             if durable {
                 Step::ToLog(evaluated)
@@ -107,9 +124,13 @@ impl Evaluator {
             Step::Answered(answered) => answered,
             Step::ToLog(evaluated) => {
                 let this = self.clone();
-                tokio::task::spawn_blocking(move || this.log_and_render(evaluated))
-                    .await
-                    .map_err(worker_failed)?
+                let logging = self.queue.enter(Stage::Logging);
+                tokio::task::spawn_blocking(move || {
+                    let _logging = logging;
+                    this.log_and_render(evaluated)
+                })
+                .await
+                .map_err(worker_failed)?
             }
         }
     }
@@ -126,7 +147,11 @@ impl Evaluator {
     /// any reply), and render each in the view its request asked for. A
     /// log that cannot keep the decisions fails the whole batch with
     /// `UNAVAILABLE`: no client gets a decision that is not logged.
+    ///
+    /// Each new decision is counted in the metrics once it is logged; each
+    /// event answered otherwise is counted as a duplicate or a refusal.
     fn log_and_render(&self, evaluated: Vec<Evaluated>) -> Result<Vec<EventResult>, Status> {
+        let events = evaluated.len() as u64;
         if let Some(why) = evaluated.iter().find_map(|(_, result)| match result {
             Err(Refusal::StateUnavailable(why)) => Some(why.clone()),
             _ => None,
@@ -140,6 +165,7 @@ impl Evaluator {
                     self.pipeline.forget(&evaluation.decision);
                 }
             }
+            self.count_refused(Refused::StateUnavailable, events);
             return Err(Status::unavailable(why));
         }
         let fresh: Vec<_> = evaluated
@@ -156,12 +182,18 @@ impl Evaluator {
                 for (decision, _) in &fresh {
                     self.pipeline.forget(decision);
                 }
+                self.count_refused(Refused::LogUnavailable, events);
                 return Err(Status::unavailable(format!(
                     "{error}; the events were not decided, retry them"
                 )));
             }
         };
-        evaluated
+        if let Some(metrics) = &self.metrics {
+            for (decision, _) in &fresh {
+                metrics.observe_decision(decision);
+            }
+        }
+        let rendered: Result<Vec<EventResult>, Status> = evaluated
             .into_iter()
             .map(|(view, result)| {
                 let evaluation = match result {
@@ -183,7 +215,32 @@ impl Evaluator {
                     duplicate: evaluation.duplicate,
                 }))
             })
-            .collect()
+            .collect();
+        if let Some(metrics) = &self.metrics {
+            match &rendered {
+                Ok(results) => {
+                    let invalid = results.iter().filter(|r| r.is_err()).count();
+                    let duplicates = results
+                        .iter()
+                        .filter(|r| r.as_ref().is_ok_and(|response| response.duplicate))
+                        .count();
+                    metrics.observe_refused(Refused::Invalid, invalid as u64);
+                    metrics.observe_duplicates(duplicates as u64);
+                }
+                // The new decisions are logged (and counted); the rest of
+                // the batch was not answered.
+                Err(_) => {
+                    metrics.observe_refused(Refused::FirstCopyUnlogged, events - fresh.len() as u64)
+                }
+            }
+        }
+        rendered
+    }
+
+    fn count_refused(&self, reason: Refused, events: u64) {
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_refused(reason, events);
+        }
     }
 
     /// The sequence of a decision made before, for a copy of its event.

@@ -28,6 +28,7 @@ use crate::access::{AccessControl, Plane};
 use crate::api::{self, v1};
 use crate::decision_log::DecisionLog;
 use crate::media::ImageLimits;
+use crate::metrics::{GrpcMetricsLayer, Metrics, Sources};
 use crate::overturn::OverturnLog;
 use crate::pipeline::Pipeline;
 use crate::state::redis::OnUnavailable;
@@ -69,6 +70,10 @@ pub struct ServerOptions {
     /// Batches waiting for an evaluation thread beyond which `Evaluate`
     /// calls are shed with `RESOURCE_EXHAUSTED`.
     pub max_waiting_batches: usize,
+    /// Where the server counts its calls, decisions and queues (`None`:
+    /// nowhere). The `/metrics` endpoint serving them is apart:
+    /// [`crate::metrics::serve_metrics`].
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for ServerOptions {
@@ -87,6 +92,7 @@ impl Default for ServerOptions {
             tls: None,
             rate_limits: Arc::default(),
             max_waiting_batches: 1024,
+            metrics: None,
         }
     }
 }
@@ -171,21 +177,13 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// A tonic server builder for a listener: TLS when configured, and every
-/// request checked by `access` as `plane`'s.
-fn server_builder(
-    tls: Option<&ServerTls>,
-    access: Arc<AccessControl>,
-    plane: Plane,
-) -> Result<
-    tonic::transport::Server<tower::layer::util::Stack<AccessLayer, tower::layer::util::Identity>>,
-    ServeError,
-> {
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls.server_config())?;
-    }
-    Ok(builder.layer(AccessLayer::new(access, plane)))
+/// A tonic server builder for a listener, with TLS when configured.
+fn server_builder(tls: Option<&ServerTls>) -> Result<tonic::transport::Server, ServeError> {
+    let builder = tonic::transport::Server::builder();
+    Ok(match tls {
+        Some(tls) => builder.tls_config(tls.server_config())?,
+        None => builder,
+    })
 }
 
 /// Serve the data plane for `pipeline` on `listener` until `shutdown`
@@ -255,15 +253,25 @@ pub async fn serve_with_overturns(
             stopping.clone(),
         ));
     }
+    let evaluator = Evaluator::new(
+        pipeline.clone(),
+        log.clone(),
+        options.workers,
+        options.image_limits.clone(),
+        options.metrics.clone(),
+    );
+    if let Some(metrics) = &options.metrics {
+        metrics.watch(Sources {
+            pipeline: pipeline.clone(),
+            log: log.clone(),
+            queue: evaluator.queue().clone(),
+            workers: options.workers.max(1),
+        });
+    }
     let service = service::EnforcementService {
         overturns,
-        pipeline: pipeline.clone(),
-        evaluator: Evaluator::new(
-            pipeline,
-            log.clone(),
-            options.workers,
-            options.image_limits.clone(),
-        ),
+        pipeline,
+        evaluator,
         log,
         options: options.clone(),
         stopping,
@@ -285,8 +293,12 @@ pub async fn serve_with_overturns(
     // Small responses must leave at once: without TCP_NODELAY a reply
     // waits for the client's delayed acknowledgement (tens of ms).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = server_builder(options.tls.as_ref(), options.access.clone(), Plane::Data)?
+    let server = server_builder(options.tls.as_ref())?
         .max_concurrent_streams(options.max_concurrent_streams)
+        // Outermost, and outside the size-limit rewrite, so that every call
+        // is counted with the status its client sees, refusals included.
+        .layer(GrpcMetricsLayer::new(options.metrics.as_deref()))
+        .layer(AccessLayer::new(options.access.clone(), Plane::Data))
         .layer(tower::util::MapResponseLayer::new(
             limits::oversized_response,
         ))

@@ -18,6 +18,7 @@ use super::ServerOptions;
 use super::evaluator::{Evaluator, EventResult};
 use super::limits::explain_oversized;
 use crate::api::v1;
+use crate::metrics::StreamEvents;
 
 type Results = mpsc::Sender<Result<v1::EvaluateStreamResponse, Status>>;
 
@@ -25,6 +26,9 @@ type Results = mpsc::Sender<Result<v1::EvaluateStreamResponse, Status>>;
 struct InFlight {
     ids: Vec<String>,
     work: JoinHandle<Result<Vec<EventResult>, Status>>,
+    /// Its events, counted as read and unanswered until it is delivered
+    /// (or dropped with the stream).
+    _pending: StreamEvents,
 }
 
 /// Serve one `EvaluateStream` call until the client ends its side, the
@@ -87,9 +91,10 @@ pub async fn run(
                         }
                     }
                     if !batch.is_empty() {
+                        let _pending = evaluator.queue().hold_stream_events(batch.len());
                         let evaluator = evaluator.clone();
                         let work = tokio::spawn(async move { evaluator.evaluate(batch).await });
-                        in_flight.push_back(InFlight { ids, work });
+                        in_flight.push_back(InFlight { ids, work, _pending });
                     }
                 }
             },

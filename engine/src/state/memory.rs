@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use foldhash::fast::RandomState;
@@ -141,6 +141,16 @@ pub struct StateSize {
     pub labels: usize,
 }
 
+/// What the last sweep of a store kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweptSize {
+    /// Counter histories across all entities.
+    pub series: usize,
+    /// Labels across all entities (expired ones within the lateness
+    /// allowance included).
+    pub labels: usize,
+}
+
 /// How late an event may arrive (behind the store's watermark, the latest
 /// event time it has seen) and still be counted exactly: history and
 /// expired labels are kept this much longer than they are needed.
@@ -157,6 +167,10 @@ pub struct MemoryState {
     lateness_seconds: u32,
     /// The last stamp given to a record update (see [`Record::stamp`]).
     last_stamp: AtomicU64,
+    /// Counter histories and labels the last sweep kept: what metrics
+    /// report without walking the store again (the sweep walks it anyway).
+    swept_series: AtomicUsize,
+    swept_labels: AtomicUsize,
 }
 
 impl Default for MemoryState {
@@ -180,6 +194,8 @@ impl MemoryState {
             watermark_ms: AtomicI64::new(i64::MIN),
             lateness_seconds,
             last_stamp: AtomicU64::new(0),
+            swept_series: AtomicUsize::new(0),
+            swept_labels: AtomicUsize::new(0),
         }
     }
 
@@ -390,6 +406,7 @@ impl MemoryState {
         };
         let now = second_of(watermark);
         let mut stats = SweepStats::default();
+        let (mut series_kept, mut labels_kept) = (0, 0);
         self.records.retain(|_, record| {
             record.counters.retain_mut(|(id, series)| {
                 // A counter no longer in the catalog is kept for nobody.
@@ -403,12 +420,16 @@ impl MemoryState {
             let label_horizon = watermark.saturating_sub(i64::from(self.lateness_seconds) * 1000);
             record.labels.retain(|l| l.expires_at_ms > label_horizon);
             stats.labels_dropped += before - record.labels.len();
+            series_kept += record.counters.len();
+            labels_kept += record.labels.len();
             let keep = !record.counters.is_empty() || !record.labels.is_empty();
             if !keep {
                 stats.records_dropped += 1;
             }
             keep
         });
+        self.swept_series.store(series_kept, Ordering::Relaxed);
+        self.swept_labels.store(labels_kept, Ordering::Relaxed);
         stats
     }
 
@@ -438,6 +459,21 @@ impl MemoryState {
                     Series::Distinct(s) => entries.iter().for_each(|&(at, f)| s.add(at, f)),
                 }
             });
+        }
+    }
+
+    /// Entities with a record now: cheap (no record is visited).
+    pub fn entities(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Counter histories and labels as of the last [`MemoryState::sweep`]
+    /// (0 before the first): free to read, where [`MemoryState::size`]
+    /// walks every record.
+    pub fn swept_size(&self) -> SweptSize {
+        SweptSize {
+            series: self.swept_series.load(Ordering::Relaxed),
+            labels: self.swept_labels.load(Ordering::Relaxed),
         }
     }
 
