@@ -18,6 +18,7 @@ mod isolation;
 mod isolation_props;
 mod jetstream;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod pipeline;
 mod plugin_tests;

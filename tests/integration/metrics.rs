@@ -429,6 +429,8 @@ async fn a_scrape_counts_what_the_clients_were_told() {
         "state_unavailable",
         "log_unavailable",
         "first_copy_unlogged",
+        "rate_limited",
+        "shed",
     ] {
         assert_eq!(
             value(&format!(

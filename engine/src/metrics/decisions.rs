@@ -29,15 +29,22 @@ pub enum Refusal {
     /// A copy of an event whose first copy's decision never reached the
     /// log: the copy's batch was answered `UNAVAILABLE`.
     FirstCopyUnlogged,
+    /// Its client was over its rate limit (`RESOURCE_EXHAUSTED`).
+    RateLimited,
+    /// Too many batches were waiting for a worker: the `Evaluate` call was
+    /// shed (`RESOURCE_EXHAUSTED`).
+    Shed,
 }
 
 impl Refusal {
     /// Every reason, in index order.
-    pub const ALL: [Refusal; 4] = [
+    pub const ALL: [Refusal; 6] = [
         Refusal::Invalid,
         Refusal::StateUnavailable,
         Refusal::LogUnavailable,
         Refusal::FirstCopyUnlogged,
+        Refusal::RateLimited,
+        Refusal::Shed,
     ];
 
     /// Its label value.
@@ -47,6 +54,8 @@ impl Refusal {
             Refusal::StateUnavailable => "state_unavailable",
             Refusal::LogUnavailable => "log_unavailable",
             Refusal::FirstCopyUnlogged => "first_copy_unlogged",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::Shed => "shed",
         }
     }
 
@@ -56,6 +65,8 @@ impl Refusal {
             Refusal::StateUnavailable => 1,
             Refusal::LogUnavailable => 2,
             Refusal::FirstCopyUnlogged => 3,
+            Refusal::RateLimited => 4,
+            Refusal::Shed => 5,
         }
     }
 }

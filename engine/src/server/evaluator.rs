@@ -277,6 +277,14 @@ impl Evaluator {
             })
         })?;
         let mut event = api::event_from_proto(event, "event").map_err(Refusal::Invalid)?;
+        // Everything logged from here on (a rule's own log calls, a label
+        // change that failed) names the event and its decision.
+        let span = tracing::info_span!(
+            "evaluate",
+            event = %event.id,
+            decision = %Decision::id_for(&event.id)
+        );
+        let _in_span = span.enter();
         // Decoding an image is the costliest check of an event, so it runs
         // here on the evaluation thread, never on an async worker.
         hash_attached_image(&mut event, &self.image_limits).map_err(|e| {
@@ -285,9 +293,15 @@ impl Evaluator {
                 message: e.message,
             })
         })?;
-        self.pipeline.evaluate(event).map_err(|e| match e {
+        let evaluation = self.pipeline.evaluate(event).map_err(|e| match e {
             EvaluateError::Invalid(e) => Refusal::Invalid(api::prefix_field(e, "event")),
             EvaluateError::StateUnavailable(_) => Refusal::StateUnavailable(e.to_string()),
-        })
+        })?;
+        tracing::debug!(
+            severity = ?evaluation.decision.outcome.severity,
+            duplicate = evaluation.duplicate,
+            "decided"
+        );
+        Ok(evaluation)
     }
 }

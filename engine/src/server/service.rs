@@ -19,6 +19,7 @@ use crate::api::{self, FieldError, v1};
 use crate::clearinghouse::ClearinghouseReport;
 use crate::decision::Decision;
 use crate::decision_log::{DecisionLog, ListPosition};
+use crate::metrics::{Refusal as Refused, Stage};
 use crate::overturn::OverturnLog;
 use crate::pipeline::Pipeline;
 use crate::verdict::Severity;
@@ -63,7 +64,18 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
         let client = ClientKey::of(&request);
         if self.options.rate_limits.take(&client, 1) == 0 {
+            self.count_refused(Refused::RateLimited);
             return Err(self.options.rate_limits.refusal(&client));
+        }
+        // Shed rather than queue without end: a client that backs off, or
+        // another node, will do better than a wait that only grows.
+        let waiting = self.evaluator.queue().batches(Stage::Waiting);
+        if waiting >= self.options.max_waiting_batches as i64 {
+            self.count_refused(Refused::Shed);
+            return Err(Status::resource_exhausted(format!(
+                "the engine is overloaded: {waiting} batches are waiting for an evaluation \
+                 thread (`max_waiting_batches`); retry with backoff"
+            )));
         }
         match self
             .evaluator
@@ -84,11 +96,13 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
         request: Request<Streaming<v1::EvaluateRequest>>,
     ) -> Result<Response<Self::EvaluateStreamStream>, Status> {
         let (results, receiver) = tokio::sync::mpsc::channel(self.options.stream_batch);
+        let client = ClientKey::of(&request);
         tokio::spawn(stream::run(
             request.into_inner(),
             results,
             self.evaluator.clone(),
             self.options.clone(),
+            client,
             self.stopping.clone(),
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
@@ -302,6 +316,13 @@ impl v1::enforcement_server::Enforcement for EnforcementService {
 }
 
 impl EnforcementService {
+    /// Count an event refused before evaluation, when metrics are kept.
+    fn count_refused(&self, reason: Refused) {
+        if let Some(metrics) = &self.options.metrics {
+            metrics.observe_refused(reason, 1);
+        }
+    }
+
     /// A logged decision as the API returns it, with its overturns.
     fn with_overturns(&self, decision: &Decision, sequence: u64) -> v1::Decision {
         let mut wire = api::decision_to_proto(decision, sequence);

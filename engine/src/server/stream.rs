@@ -17,8 +17,9 @@ use tonic::{Status, Streaming};
 use super::ServerOptions;
 use super::evaluator::{Evaluator, EventResult};
 use super::limits::explain_oversized;
+use super::rate_limit::ClientKey;
 use crate::api::v1;
-use crate::metrics::StreamEvents;
+use crate::metrics::{Refusal as Refused, StreamEvents};
 
 type Results = mpsc::Sender<Result<v1::EvaluateStreamResponse, Status>>;
 
@@ -26,6 +27,9 @@ type Results = mpsc::Sender<Result<v1::EvaluateStreamResponse, Status>>;
 struct InFlight {
     ids: Vec<String>,
     work: JoinHandle<Result<Vec<EventResult>, Status>>,
+    /// The ids of the events read after those in `work` and refused for
+    /// the client's rate limit, with the refusal: answered after them.
+    over_limit: Option<(Vec<String>, Status)>,
     /// Its events, counted as read and unanswered until it is delivered
     /// (or dropped with the stream).
     _pending: StreamEvents,
@@ -38,6 +42,7 @@ pub async fn run(
     results: Results,
     evaluator: Evaluator,
     options: ServerOptions,
+    client: ClientKey,
     mut stopping: watch::Receiver<bool>,
 ) {
     let mut events = events.ready_chunks(options.stream_batch.max(1));
@@ -58,7 +63,9 @@ pub async fn run(
                 if !in_flight.is_empty() =>
             {
                 let batch = in_flight.pop_front().expect("not empty");
-                if !deliver(&results, batch.ids, done).await {
+                if !deliver(&results, batch.ids, done).await
+                    || !refuse(&results, batch.over_limit).await
+                {
                     return;
                 }
             }
@@ -72,7 +79,7 @@ pub async fn run(
             chunk = events.next(), if reading && room => match chunk {
                 None => reading = false,
                 Some(chunk) => {
-                    let mut ids = Vec::with_capacity(chunk.len());
+                    let mut ids: Vec<String> = Vec::with_capacity(chunk.len());
                     let mut batch = Vec::with_capacity(chunk.len());
                     for item in chunk {
                         match item {
@@ -92,9 +99,21 @@ pub async fn run(
                     }
                     if !batch.is_empty() {
                         let _pending = evaluator.queue().hold_stream_events(batch.len());
-                        let evaluator = evaluator.clone();
-                        let work = tokio::spawn(async move { evaluator.evaluate(batch).await });
-                        in_flight.push_back(InFlight { ids, work, _pending });
+                        let admitted = options.rate_limits.take(&client, batch.len());
+                        let over_limit = (admitted < batch.len()).then(|| {
+                            batch.truncate(admitted);
+                            if let Some(metrics) = &options.metrics {
+                                metrics.observe_refused(Refused::RateLimited, (ids.len() - admitted) as u64);
+                            }
+                            (ids.split_off(admitted), options.rate_limits.refusal(&client))
+                        });
+                        let work = if batch.is_empty() {
+                            tokio::spawn(std::future::ready(Ok(Vec::new())))
+                        } else {
+                            let evaluator = evaluator.clone();
+                            tokio::spawn(async move { evaluator.evaluate(batch).await })
+                        };
+                        in_flight.push_back(InFlight { ids, work, over_limit, _pending });
                     }
                 }
             },
@@ -103,6 +122,30 @@ pub async fn run(
     if let Some(status) = ending {
         let _ = results.send(Err(status)).await;
     }
+}
+
+/// Answer each event refused for its client's rate limit, in order; false
+/// when the client has gone.
+async fn refuse(results: &Results, over_limit: Option<(Vec<String>, Status)>) -> bool {
+    let Some((ids, status)) = over_limit else {
+        return true;
+    };
+    for event_id in ids {
+        let response = v1::EvaluateStreamResponse {
+            event_id,
+            result: Some(v1::evaluate_stream_response::Result::Error(
+                v1::EventError {
+                    code: status.code() as i32,
+                    field: String::new(),
+                    message: status.message().to_string(),
+                },
+            )),
+        };
+        if results.send(Ok(response)).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Send a finished batch's results; false when the client has gone.
