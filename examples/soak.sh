@@ -13,6 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${SECONDS_TO_RUN:-300}
 rate=${RATE:-2000}
+# STORAGE=memory keeps decisions in memory only (--in-memory).
+case ${STORAGE:-embedded} in
+  memory) storage="--in-memory" ;;
+  *) storage="--data-dir $(mktemp -d)/data" ;;
+esac
 out="${TMPDIR:-/tmp}/enforcer-soak"
 rm -rf "$out"
 mkdir -p "$out"
@@ -21,7 +26,7 @@ bin=target/release/enforcer
 load=target/release/examples/loadgen
 $bin serve --listen 127.0.0.1:50081 --admin-listen 127.0.0.1:50082 \
   --metrics-listen 127.0.0.1:50083 --admin-token $token --allow-unsigned-rules \
-  --data-dir "$out/data" --decision-log-capacity 50000 > "$out/serve.log" 2>&1 &
+  $storage --decision-log-capacity 50000 > "$out/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 until grep -q "listening" "$out/serve.log"; do sleep 0.2; done
@@ -34,4 +39,4 @@ grep -E '^enforcer_(decisions_total|events_refused_total|grpc_requests_total)' \
   "$out/metrics.txt" | head -40 || true
 kill -TERM $pid
 wait $pid || true
-grep -ciE "panic" "$out/serve.log" | sed 's/^/panics in the server log: /'
+echo "panics in the server log: $(grep -ciE panic "$out/serve.log" || true)"

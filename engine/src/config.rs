@@ -21,6 +21,7 @@ use crate::server::admin::AdminToken;
 use crate::server::rate_limit::{Rate, RateLimits};
 use crate::signing::{SigningError, TrustedKeys};
 use crate::state::RedisSettings;
+use crate::telemetry::TracingConfig;
 
 /// The address the engine listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -79,6 +80,9 @@ pub struct ServeConfig {
     /// `[metrics]`: the Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[tracing]`: export spans over OTLP. Unset: logs only.
+    #[serde(default)]
+    pub tracing: Option<TracingConfig>,
 }
 
 /// `[metrics]`: Prometheus metrics (what each rule costs and does, the
@@ -119,6 +123,9 @@ pub struct StorageConfig {
     /// Seconds between checkpoints of the state (a restart replays the
     /// decisions logged since the last one).
     pub checkpoint_seconds: u64,
+    /// MiB of the store's pages cached in memory; the operating system's
+    /// page cache serves the rest.
+    pub cache_mb: usize,
 }
 
 /// The data directory unless told otherwise, relative to where the engine
@@ -133,11 +140,17 @@ impl Default for StorageConfig {
             keep_decisions: 100_000_000,
             keep_hours: 0,
             checkpoint_seconds: 60,
+            cache_mb: 64,
         }
     }
 }
 
 impl StorageConfig {
+    /// The store's cache, in bytes.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache_mb.saturating_mul(1 << 20)
+    }
+
     /// What the store keeps.
     pub fn retention(&self) -> crate::durable::Retention {
         crate::durable::Retention {
@@ -348,6 +361,7 @@ impl Default for ServeConfig {
             tls: None,
             access: AccessConfig::default(),
             metrics: MetricsConfig::default(),
+            tracing: None,
         }
     }
 }
@@ -564,6 +578,11 @@ impl ServeConfig {
         self.access
             .check(MIN_TOKEN_CHARS)
             .map_err(|(key, message)| bad("access", key, message))?;
+        if let Some(tracing) = &self.tracing {
+            tracing
+                .check()
+                .map_err(|(key, message)| bad("tracing", key, message))?;
+        }
         Ok(())
     }
 
@@ -791,6 +810,20 @@ roles = ["read_decisions", "review"]
         .unwrap_err();
         assert_eq!(refused.line, Some(2), "{refused}");
         assert!(refused.message.contains("access.data_plane"), "{refused}");
+        let refused =
+            ServeConfig::parse("[tracing]\notlp_endpoint = \"collector:4317\"\n").unwrap_err();
+        assert!(
+            refused.message.contains("tracing.otlp_endpoint"),
+            "{refused}"
+        );
+        let refused = ServeConfig::parse(
+            "[tracing]\notlp_endpoint = \"http://c:4317\"\nsample_ratio = 1.5\n",
+        )
+        .unwrap_err();
+        assert!(
+            refused.message.contains("tracing.sample_ratio"),
+            "{refused}"
+        );
         let refused = ServeConfig::parse("[access]\nclients = [{ name = \"x\", token = \"0123456789abcdef\", roles = [\"superuser\"] }]\n").unwrap_err();
         assert!(refused.message.contains("superuser"), "{refused}");
     }

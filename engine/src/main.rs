@@ -36,7 +36,7 @@ use enforcer::server::ServerOptions;
 use enforcer::server::admin::{AdminToken, serve_control_plane};
 use enforcer::state::redis::OnUnavailable;
 use enforcer::state::{FixedState, RedisState, StateView};
-use enforcer::telemetry::{LogFormat, init_logging};
+use enforcer::telemetry::{self, LogFormat, TracingConfig, init_logging};
 use enforcer::verdict::{RuleOutcome, Severity};
 use std::time::{Duration, Instant};
 
@@ -202,6 +202,11 @@ struct ServeArgs {
     /// the rest of `[redis]` as configured, or its defaults.
     #[arg(long, env = "ENFORCER_REDIS_URL", value_name = "URL")]
     redis_url: Option<String>,
+    /// Export spans over OTLP/gRPC to the collector at this address
+    /// (`http://host:4317`); the rest of `[tracing]` as configured, or its
+    /// defaults (1% of evaluations traced).
+    #[arg(long, env = "ENFORCER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 impl ServeArgs {
@@ -263,6 +268,12 @@ impl ServeArgs {
         if let Some(url) = &self.redis_url {
             config.redis.get_or_insert_with(Default::default).urls = vec![url.clone()];
         }
+        if let Some(url) = &self.otlp_endpoint {
+            config
+                .tracing
+                .get_or_insert_with(|| TracingConfig::to(url.clone()))
+                .otlp_endpoint = url.clone();
+        }
         config.check("settings")?;
         Ok(config)
     }
@@ -270,15 +281,29 @@ impl ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // A server says what it does (listeners, refusals, Redis coming and
-    // going); a one-shot command only what went wrong.
-    let levels = match cli.command {
-        Command::Serve(_) => "warn,enforcer=info",
-        _ => "warn",
-    };
-    init_logging(cli.log_format, levels);
+    if let Command::Serve(args) = &cli.command {
+        let config = args.config()?;
+        // The OTLP exporter runs on the server's runtime: made first.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        // A server says what it does (listeners, refusals, Redis coming
+        // and going); a one-shot command only what went wrong.
+        let telemetry = {
+            let _in_runtime = runtime.enter();
+            telemetry::init(
+                cli.log_format,
+                "warn,enforcer=info",
+                config.tracing.as_ref(),
+            )?
+        };
+        let served = serve(config, &runtime);
+        telemetry.shutdown();
+        return served;
+    }
+    init_logging(cli.log_format, "warn");
     match cli.command {
-        Command::Serve(args) => serve(args.config()?),
+        Command::Serve(_) => unreachable!("served above"),
         Command::Demo { json, policy } => demo(json, policy.as_deref()),
         Command::Check { wasm, events } => check(&wasm, events.as_deref()),
         Command::Plugin { command } => plugin_command::run(command),
@@ -290,7 +315,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Run the gRPC engine until Ctrl-C or SIGTERM, then shut down gracefully.
-fn serve(config: ServeConfig) -> anyhow::Result<()> {
+fn serve(config: ServeConfig, io: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     // Certificates are read before anything else is started: a bad file
     // stops the engine at once, naming it.
     let tls = config.tls.as_ref().map(TlsSettings::load).transpose()?;
@@ -368,7 +393,8 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
         StorageMode::Embedded => {
             let dir = &config.storage.data_dir;
-            let data = DataDir::open(dir).with_context(|| format!("data_dir {}", dir.display()))?;
+            let data = DataDir::open(dir, config.storage.cache_bytes())
+                .with_context(|| format!("data_dir {}", dir.display()))?;
             let RecoveredLogs {
                 decisions,
                 overturns,
@@ -425,10 +451,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         Some(_) => "TLS",
         None => "plaintext",
     };
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(async move {
+    io.block_on(async move {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;

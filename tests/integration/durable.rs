@@ -46,7 +46,7 @@ fn a_crashed_engine_s_state_comes_back_exactly_from_its_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let first = pipeline(&traffic);
     let (expected_live, expected_shadow, checkpoints, decided, overturned) = {
-        let data = DataDir::open(dir.path()).unwrap();
+        let data = DataDir::open(dir.path(), 1 << 20).unwrap();
         let RecoveredLogs {
             decisions,
             overturns,
@@ -164,7 +164,7 @@ fn a_crashed_engine_s_state_comes_back_exactly_from_its_data_directory() {
     );
 
     let second = pipeline(&traffic);
-    let data = DataDir::open(dir.path()).unwrap();
+    let data = DataDir::open(dir.path(), 1 << 20).unwrap();
     let RecoveredLogs {
         decisions: log,
         overturns,

@@ -20,6 +20,7 @@ mod jetstream;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod otlp;
 mod pipeline;
 mod plugin_tests;
 mod proto;

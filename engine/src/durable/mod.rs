@@ -80,10 +80,12 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Open (creating if need be) the data directory `dir`.
-    pub fn open(dir: &Path) -> Result<Self, DurableError> {
+    /// Open (creating if need be) the data directory `dir`, its store
+    /// caching at most `cache_bytes` in memory (the embedded database's own
+    /// default, 1 GiB, is memory that only grows until it is full).
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Self, DurableError> {
         std::fs::create_dir_all(dir).map_err(|e| DurableError::io(dir, e))?;
-        let store = DecisionStore::open(&dir.join(STORE_FILE))?;
+        let store = DecisionStore::open(&dir.join(STORE_FILE), cache_bytes)?;
         Ok(DataDir {
             dir: dir.to_path_buf(),
             store: Arc::new(store),

@@ -76,12 +76,16 @@ pub struct DecisionStore {
 }
 
 impl DecisionStore {
-    /// Open (or create) the store at `path`.
-    pub fn open(path: &Path) -> Result<Self, DurableError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => DurableError::InUse(path.to_path_buf()),
-            other => DurableError::Store(format!("{}: {other}", path.display())),
-        })?;
+    /// Open (or create) the store at `path`, caching at most
+    /// `cache_bytes` of its pages in memory.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, DurableError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => DurableError::InUse(path.to_path_buf()),
+                other => DurableError::Store(format!("{}: {other}", path.display())),
+            })?;
         // Create the tables, so that readers never find them missing.
         let txn = db.begin_write().map_err(store_error)?;
         txn.open_table(DECISIONS).map_err(store_error)?;

@@ -30,7 +30,7 @@ fn entry(n: u64) -> Entry {
 }
 
 fn backed_log(dir: &std::path::Path, capacity: usize) -> (Arc<DecisionStore>, DecisionLog) {
-    let store = Arc::new(DecisionStore::open(&dir.join("decisions.redb")).unwrap());
+    let store = Arc::new(DecisionStore::open(&dir.join("decisions.redb"), 1 << 20).unwrap());
     let last = store.bounds().unwrap().map_or(0, |(_, last)| last);
     let log = DecisionLog::with_backing(capacity, store.clone(), last, Vec::new());
     (store, log)
@@ -201,8 +201,8 @@ fn a_checkpoint_reads_back_and_a_damaged_one_is_refused() {
 #[test]
 fn a_data_directory_is_opened_by_one_engine_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let _first = DataDir::open(dir.path()).unwrap();
-    let error = DataDir::open(dir.path()).err().unwrap();
+    let _first = DataDir::open(dir.path(), 1 << 20).unwrap();
+    let error = DataDir::open(dir.path(), 1 << 20).err().unwrap();
     assert!(
         error
             .to_string()
