@@ -84,6 +84,19 @@ impl Authority {
     fn client(&self, dns_name: &str) -> Leaf {
         self.leaf(dns_name, ExtendedKeyUsagePurpose::ClientAuth)
     }
+
+    /// A TLS listener with a certificate this authority signed; mutual
+    /// when `clients` signs client certificates.
+    fn server_tls(&self, clients: Option<&Authority>, mode: ClientCertificates) -> ServerTls {
+        let server = self.server();
+        ServerTls::from_pem(
+            server.certificate.into_bytes(),
+            server.key.into_bytes(),
+            clients.map(|ca| ca.pem.clone().into_bytes()),
+            mode,
+        )
+        .unwrap()
+    }
 }
 
 fn token_client(name: &str, token: &str, roles: &[Role]) -> ClientConfig {
@@ -124,6 +137,16 @@ impl Drop for SecuredEngine {
 }
 
 impl SecuredEngine {
+    /// The ids of the events decided, in the order they were logged.
+    fn logged(&self) -> Vec<String> {
+        self.log
+            .read_after(0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|logged| logged.decision.event.id.to_string())
+            .collect()
+    }
+
     async fn start(access: AccessConfig, tls: Option<ServerTls>) -> SecuredEngine {
         access.check(16).expect("a valid [access]");
         let owner = AdminToken {
@@ -375,13 +398,7 @@ async fn each_data_plane_method_is_refused_without_its_role() {
         }
     }
     // Only the gateway's two events were decided.
-    let mut logged: Vec<String> = engine
-        .log
-        .read_after(0, 100)
-        .unwrap()
-        .into_iter()
-        .map(|logged| logged.decision.event.id.to_string())
-        .collect();
+    let mut logged = engine.logged();
     logged.sort();
     assert_eq!(logged, ["gateway-stream", "gateway-unary"]);
 }
@@ -563,14 +580,7 @@ async fn a_rule_author_cannot_change_what_enforces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_both_listeners_and_plaintext_is_refused() {
     let authority = Authority::new("enforcer test CA");
-    let server = authority.server();
-    let tls = ServerTls::from_pem(
-        server.certificate.into_bytes(),
-        server.key.into_bytes(),
-        None,
-        ClientCertificates::Required,
-    )
-    .unwrap();
+    let tls = authority.server_tls(None, ClientCertificates::Required);
     let access = AccessConfig::default();
     let engine = SecuredEngine::start(access, Some(tls)).await;
 
@@ -609,13 +619,7 @@ async fn tls_serves_both_listeners_and_plaintext_is_refused() {
             .await
             .expect_err("a server the client cannot verify");
     }
-    let logged: Vec<String> = engine
-        .log
-        .read_after(0, 10)
-        .unwrap()
-        .into_iter()
-        .map(|logged| logged.decision.event.id.to_string())
-        .collect();
+    let logged = engine.logged();
     assert_eq!(logged, ["over-tls"]);
 }
 
@@ -623,14 +627,7 @@ async fn tls_serves_both_listeners_and_plaintext_is_refused() {
 async fn mutual_tls_names_the_client_by_its_certificate() {
     let authority = Authority::new("enforcer test CA");
     let clients = Authority::new("clients CA");
-    let server = authority.server();
-    let tls = ServerTls::from_pem(
-        server.certificate.into_bytes(),
-        server.key.into_bytes(),
-        Some(clients.pem.clone().into_bytes()),
-        ClientCertificates::Required,
-    )
-    .unwrap();
+    let tls = authority.server_tls(Some(&clients), ClientCertificates::Required);
     let access = AccessConfig {
         data_plane: DataPlaneAccess::Authenticated,
         clients: vec![
@@ -713,13 +710,7 @@ async fn mutual_tls_names_the_client_by_its_certificate() {
             assert!(refused_by_transport(&status), "{what}: {status:?}");
         }
     }
-    let logged: Vec<String> = engine
-        .log
-        .read_after(0, 10)
-        .unwrap()
-        .into_iter()
-        .map(|logged| logged.decision.event.id.to_string())
-        .collect();
+    let logged = engine.logged();
     assert_eq!(logged, ["by-certificate"]);
 }
 
@@ -727,14 +718,7 @@ async fn mutual_tls_names_the_client_by_its_certificate() {
 async fn optional_client_certificates_let_token_holders_in() {
     let authority = Authority::new("enforcer test CA");
     let clients = Authority::new("clients CA");
-    let server = authority.server();
-    let tls = ServerTls::from_pem(
-        server.certificate.into_bytes(),
-        server.key.into_bytes(),
-        Some(clients.pem.clone().into_bytes()),
-        ClientCertificates::Optional,
-    )
-    .unwrap();
+    let tls = authority.server_tls(Some(&clients), ClientCertificates::Optional);
     let access = AccessConfig {
         data_plane: DataPlaneAccess::Authenticated,
         clients: vec![

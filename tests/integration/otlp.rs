@@ -24,6 +24,22 @@ use crate::common::{free_port, start_listening};
 use crate::crash::enforcer_binary;
 use crate::grpc_errors::good;
 
+/// A good event dated now (the engine refuses events far from its clock).
+fn current(id: &str) -> v1::EvaluateRequest {
+    let mut event = good(id);
+    event.occurred_at = Some(prost_types::Timestamp {
+        seconds: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        nanos: 0,
+    });
+    v1::EvaluateRequest {
+        event: Some(event),
+        ..Default::default()
+    }
+}
+
 /// One span as the collector received it.
 #[derive(Clone, Debug)]
 struct Received {
@@ -125,20 +141,8 @@ async fn every_evaluation_is_a_span_naming_its_decision() {
         .unwrap();
     let mut decided = Vec::new();
     for i in 0..3 {
-        let mut event = good(&format!("traced-{i}"));
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
-        event.occurred_at = Some(prost_types::Timestamp {
-            seconds: now_ms / 1000,
-            nanos: 0,
-        });
         let response = client
-            .evaluate(v1::EvaluateRequest {
-                event: Some(event),
-                ..Default::default()
-            })
+            .evaluate(current(&format!("traced-{i}")))
             .await
             .unwrap()
             .into_inner();
@@ -201,19 +205,8 @@ fn json_logs_carry_the_decision_id() {
                 Err(e) => panic!("connect: {e}"),
             }
         };
-        let mut event = good("logged-1");
-        event.occurred_at = Some(prost_types::Timestamp {
-            seconds: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64,
-            nanos: 0,
-        });
         client
-            .evaluate(v1::EvaluateRequest {
-                event: Some(event),
-                ..Default::default()
-            })
+            .evaluate(current("logged-1"))
             .await
             .unwrap()
             .into_inner()
