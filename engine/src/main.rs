@@ -474,7 +474,7 @@ fn serve(config: ServeConfig, io: &tokio::runtime::Runtime) -> anyhow::Result<()
                     .await
                     .with_context(|| format!("cannot listen on {}", config.admin.listen))?;
                 println!(
-                    "control plane (enforcement.v1.Admin) on {} in {transport}",
+                    "control plane (enforcement.v1.Admin) on {}, in {transport}",
                     admin_listener.local_addr()?,
                 );
                 Some(tokio::spawn(serve_control_plane(
