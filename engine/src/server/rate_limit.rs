@@ -146,10 +146,11 @@ impl RateLimits {
     /// would not.
     fn drop_full_buckets(&self, now: Instant) {
         self.buckets.retain(|client, bucket| {
-            let rate = self.rate_of(client).map_or(0.0, |r| r.per_second);
+            let Some(rate) = self.rate_of(client) else {
+                return false;
+            };
             let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
-            let burst = self.rate_of(client).map_or(0.0, |r| r.burst);
-            bucket.tokens + elapsed * rate < burst
+            bucket.tokens + elapsed * rate.per_second < rate.burst
         });
     }
 
