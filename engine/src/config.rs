@@ -380,8 +380,9 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
-    /// The key whose value is wrong, when one is (`workers`).
-    key: Option<&'static str>,
+    /// The table and key whose value is wrong, when one is (`limits`,
+    /// `workers`).
+    key: Option<(&'static str, &'static str)>,
 }
 
 impl ConfigError {
@@ -395,16 +396,30 @@ impl ConfigError {
     }
 }
 
-/// The line a key is set on (the first line starting `key =`), for values
-/// that parse but are refused after.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            line.trim_start()
+/// The line `key` is set on in `[table]`, for values that parse but are
+/// refused after: its `key =` line, else the header of a `[table.key]` or
+/// `[[table.key]]` it is written as.
+fn line_of_key(text: &str, table: &str, key: &str) -> Option<usize> {
+    let sub_table = format!("{table}.{key}");
+    let mut current = "";
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if let Some(header) = line.strip_prefix('[') {
+            let name = header.trim_start_matches('[');
+            let name = name.split(']').next().unwrap_or_default().trim();
+            if name == sub_table {
+                return Some(index + 1);
+            }
+            current = name;
+        } else if current == table
+            && line
                 .strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map(|index| index + 1)
+        {
+            return Some(index + 1);
+        }
+    }
+    None
 }
 
 impl ServeConfig {
@@ -452,7 +467,7 @@ impl ServeConfig {
             ..ConfigError::new("config", e.message().trim())
         })?;
         config.check("config").map_err(|mut e| {
-            e.line = e.key.and_then(|key| line_of_key(text, key));
+            e.line = e.key.and_then(|(table, key)| line_of_key(text, table, key));
             e
         })?;
         Ok(config)
@@ -462,8 +477,8 @@ impl ServeConfig {
     /// they came from in the error.
     pub fn check(&self, origin: &str) -> Result<(), ConfigError> {
         let limits = &self.limits;
-        let bad = |table: &str, key: &'static str, message: String| ConfigError {
-            key: Some(key),
+        let bad = |table: &'static str, key: &'static str, message: String| ConfigError {
+            key: Some((table, key)),
             ..ConfigError::new(origin, format!("{table}.{key}: {message}"))
         };
         if !MESSAGE_BYTES_RANGE.contains(&limits.max_message_bytes) {
@@ -899,6 +914,16 @@ roles = ["read_decisions", "review"]
         );
         let config = ServeConfig::parse("[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
         assert_eq!(config.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_key_is_found_in_its_own_table() {
+        let text =
+            "prefix = 1\n[nats]\nprefix = 2\n\n[redis]\n  prefix= 3\n[[redis.nodes]]\nx = 1\n";
+        assert_eq!(line_of_key(text, "redis", "prefix"), Some(6));
+        assert_eq!(line_of_key(text, "nats", "prefix"), Some(3));
+        assert_eq!(line_of_key(text, "redis", "nodes"), Some(7));
+        assert_eq!(line_of_key(text, "limits", "prefix"), None);
     }
 
     #[test]
