@@ -92,6 +92,9 @@ pub struct ServeConfig {
 pub struct MetricsConfig {
     /// Address and port that answer `GET /metrics`. Unset: no endpoint.
     pub listen: Option<SocketAddr>,
+    /// A bearer token every scrape must send (`Authorization: Bearer
+    /// ...`), at least `MIN_TOKEN_CHARS` long. Unset: scrapes are open.
+    pub token: Option<String>,
 }
 
 /// Where decisions and state are kept.
@@ -590,6 +593,15 @@ impl ServeConfig {
                 .check()
                 .map_err(|(key, message)| bad("redis", key, message))?;
         }
+        if let Some(token) = &self.metrics.token
+            && token.chars().count() < MIN_TOKEN_CHARS
+        {
+            return Err(bad(
+                "metrics",
+                "token",
+                format!("is shorter than {MIN_TOKEN_CHARS} characters"),
+            ));
+        }
         self.access
             .check(MIN_TOKEN_CHARS)
             .map_err(|(key, message)| bad("access", key, message))?;
@@ -914,6 +926,14 @@ roles = ["read_decisions", "review"]
         );
         let config = ServeConfig::parse("[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
         assert_eq!(config.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
+        assert_eq!(config.metrics.token, None);
+        let config = ServeConfig::parse("[metrics]\ntoken = \"scrape-0123456789\"\n").unwrap();
+        assert_eq!(config.metrics.token.as_deref(), Some("scrape-0123456789"));
+        let refused = ServeConfig::parse("[metrics]\n\ntoken = \"short\"\n").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "config line 3: metrics.token: is shorter than 16 characters"
+        );
     }
 
     #[test]

@@ -500,6 +500,7 @@ fn serve(config: ServeConfig, io: &tokio::runtime::Runtime) -> anyhow::Result<()
                     Some(tokio::spawn(serve_metrics(
                         metrics_listener,
                         metrics,
+                        config.metrics.token.clone(),
                         async move {
                             let _ = metrics_stopping.await;
                         },

@@ -29,10 +29,13 @@ use crate::grpc_server::{TestServer, evaluate_stream_whole, wire};
 
 /// An HTTP/1.1 GET on a fresh connection: the status, the headers (lower
 /// case) and the body.
-async fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (u16, String, String) {
-    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let headers: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n");
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     let response = tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
@@ -201,7 +204,7 @@ async fn a_scrape_counts_what_the_clients_were_told() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = listener.local_addr().unwrap();
     let (stop_endpoint, endpoint_stopping) = tokio::sync::oneshot::channel::<()>();
-    let endpoint_task = tokio::spawn(serve_metrics(listener, metrics.clone(), async move {
+    let endpoint_task = tokio::spawn(serve_metrics(listener, metrics.clone(), None, async move {
         let _ = endpoint_stopping.await;
     }));
     let mut client = server.client().await;
@@ -280,7 +283,7 @@ async fn a_scrape_counts_what_the_clients_were_told() {
         .await
         .unwrap();
 
-    let (status, head, body) = get(endpoint, "/metrics", None).await;
+    let (status, head, body) = get(endpoint, "/metrics", &[]).await;
     assert_eq!(status, 200, "{head}");
     assert!(
         head.contains("content-type: text/plain; version=0.0.4"),
@@ -506,7 +509,10 @@ async fn a_scrape_counts_what_the_clients_were_told() {
     let (status, head, body) = get(
         endpoint,
         "/metrics",
-        Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"),
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )],
     )
     .await;
     assert_eq!(status, 200);
@@ -515,18 +521,58 @@ async fn a_scrape_counts_what_the_clients_were_told() {
         "{head}"
     );
     assert!(body.ends_with("# EOF\n"));
-    assert_eq!(get(endpoint, "/", None).await.0, 404);
-    assert_eq!(get(endpoint, "/metrics/x", None).await.0, 404);
+    assert_eq!(get(endpoint, "/", &[]).await.0, 404);
+    assert_eq!(get(endpoint, "/metrics/x", &[]).await.0, 404);
 
     server.shutdown().await;
     let _ = stop_endpoint.send(());
     endpoint_task.await.unwrap().unwrap();
 }
 
+/// With `[metrics] token`, a scrape must bring it as a bearer token: one
+/// without it, or with another, is answered 401 and shown nothing.
+#[tokio::test]
+async fn a_metrics_token_keeps_scrapes_out_without_it() {
+    let metrics = Arc::new(Metrics::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = listener.local_addr().unwrap();
+    let (stop, stopping) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_metrics(
+        listener,
+        metrics,
+        Some("scrape-token-0123456789".into()),
+        async move {
+            let _ = stopping.await;
+        },
+    ));
+    let refused = [
+        vec![],
+        vec![("Authorization", "Bearer scrape-token-012345678")],
+        vec![("Authorization", "Bearer scrape-token-0123456789x")],
+        vec![("Authorization", "Basic scrape-token-0123456789")],
+    ];
+    for headers in refused {
+        let (status, head, body) = get(endpoint, "/metrics", &headers).await;
+        assert_eq!(status, 401, "{headers:?}");
+        assert!(head.contains("www-authenticate: bearer"), "{head}");
+        assert!(!body.contains("enforcer_"), "{headers:?}: {body}");
+    }
+    let bearer = [("Authorization", "Bearer scrape-token-0123456789")];
+    let (status, _, body) = get(endpoint, "/metrics", &bearer).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("enforcer_events_refused_total"), "{body}");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
+
 /// `enforcer serve --metrics-listen` prints where it serves the metrics,
-/// and the scrape counts the calls made to the engine.
+/// asks for the configured token, and the scrape counts the calls made to
+/// the engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_metrics_where_it_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("enforcer.toml");
+    std::fs::write(&config, "[metrics]\ntoken = \"binary-scrape-token-0123\"\n").unwrap();
     let mut child = Command::new(enforcer_binary())
         .args([
             "serve",
@@ -535,7 +581,9 @@ async fn the_binary_serves_metrics_where_it_says() {
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--config",
         ])
+        .arg(&config)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -592,7 +640,9 @@ async fn the_binary_serves_metrics_where_it_says() {
             .duplicate
     );
 
-    let (status, _, body) = get(endpoint, "/metrics", None).await;
+    assert_eq!(get(endpoint, "/metrics", &[]).await.0, 401);
+    let bearer = [("Authorization", "Bearer binary-scrape-token-0123")];
+    let (status, _, body) = get(endpoint, "/metrics", &bearer).await;
     assert_eq!(status, 200);
     let got = samples(&body);
     let requests = |method: &str, code: &str| {
@@ -607,7 +657,7 @@ async fn the_binary_serves_metrics_where_it_says() {
         .map(|(_, v)| v)
         .sum();
     assert_eq!(decided, 1.0);
-    assert_eq!(get(endpoint, "/", None).await.0, 404);
+    assert_eq!(get(endpoint, "/", &[]).await.0, 404);
 
     child.kill().expect("stop the engine");
     child.wait().expect("reap the engine");
