@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::access::tls::TlsSettings;
-use crate::access::{AccessConfig, AccessControl};
+use crate::access::{AccessConfig, AccessControl, weak_token};
 use crate::banks::file::BankSpec;
 use crate::jetstream::NatsConfig;
 use crate::media::ImageLimits;
@@ -560,14 +560,11 @@ impl ServeConfig {
             if token.name.trim().is_empty() {
                 return Err(bad("admin", "tokens", format!("[{index}].name: is empty")));
             }
-            if token.token.chars().count() < MIN_TOKEN_CHARS {
+            if let Some(weakness) = weak_token(&token.token, MIN_TOKEN_CHARS) {
                 return Err(bad(
                     "admin",
                     "tokens",
-                    format!(
-                        "[{index}] ({}): the token is shorter than {MIN_TOKEN_CHARS} characters",
-                        token.name
-                    ),
+                    format!("[{index}] ({}): the token {weakness}", token.name),
                 ));
             }
         }
@@ -593,14 +590,13 @@ impl ServeConfig {
                 .check()
                 .map_err(|(key, message)| bad("redis", key, message))?;
         }
-        if let Some(token) = &self.metrics.token
-            && token.chars().count() < MIN_TOKEN_CHARS
+        if let Some(weakness) = self
+            .metrics
+            .token
+            .as_deref()
+            .and_then(|t| weak_token(t, MIN_TOKEN_CHARS))
         {
-            return Err(bad(
-                "metrics",
-                "token",
-                format!("is shorter than {MIN_TOKEN_CHARS} characters"),
-            ));
+            return Err(bad("metrics", "token", weakness));
         }
         self.access
             .check(MIN_TOKEN_CHARS)

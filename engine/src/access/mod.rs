@@ -225,12 +225,12 @@ impl AccessConfig {
                         .into(),
                 ));
             }
-            if let Some(token) = &client.token
-                && token.chars().count() < min_token_chars
+            if let Some(weakness) = client
+                .token
+                .as_deref()
+                .and_then(|t| weak_token(t, min_token_chars))
             {
-                return Err(at(format!(
-                    "the token is shorter than {min_token_chars} characters"
-                )));
+                return Err(at(format!("the token {weakness}")));
             }
             if let Some(name) = &client.certificate_name
                 && rustls_pki_types::DnsName::try_from(name.as_str()).is_err()
@@ -454,6 +454,12 @@ impl AccessControl {
                 )
             })
     }
+}
+
+/// Why `token` is too weak to be a credential, if it is: every token the
+/// configuration takes (clients', admin and metrics tokens) is held to this.
+pub(crate) fn weak_token(token: &str, min_chars: usize) -> Option<String> {
+    (token.chars().count() < min_chars).then(|| format!("is shorter than {min_chars} characters"))
 }
 
 /// Equal bytes, compared in time that depends only on the lengths.
