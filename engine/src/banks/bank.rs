@@ -263,7 +263,7 @@ impl Bank {
         let base = &self.base;
         (0..base.table.len())
             .filter(|&p| self.removed.is_empty() || !self.removed.contains(base.table.id(p)))
-            .map(|p| base.table.entry(p, *base.index.hash(p as u32)))
+            .map(|p| base.table.entry(p, base.index.hash(p as u32)))
             .chain(self.added.iter().cloned())
     }
 
@@ -331,7 +331,7 @@ impl Bank {
                 let entry = self
                     .base
                     .table
-                    .entry(position as usize, *self.base.index.hash(position));
+                    .entry(position as usize, self.base.index.hash(position));
                 self.matched(&entry, distance)
             })
             .collect();
