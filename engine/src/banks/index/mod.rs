@@ -159,15 +159,17 @@ impl Probed {
         let (rows, order) = counting_sort(hashes.len(), 1 << ROW_BITS, |i| {
             usize::from(row_of(&hashes[i]))
         });
-        let sorted = || order.iter().map(|&i| &hashes[i as usize]);
+        // In row order once, so that each table's pass reads it in turn.
+        let hashes: Vec<Pdq> = order.iter().map(|&i| hashes[i as usize]).collect();
+        let row_numbers: Vec<u16> = hashes.iter().map(row_of).collect();
         let tables = (0..TABLES)
-            .map(|c| Table::build(&hashes, &order, c, shape))
+            .map(|c| Table::build(&hashes, &row_numbers, c, shape))
             .collect();
         let probed = Probed {
             shape,
             rows,
-            heads: sorted().map(head_of).collect(),
-            rests: sorted().map(rest_of).collect(),
+            heads: hashes.iter().map(head_of).collect(),
+            rests: hashes.iter().map(rest_of).collect(),
             tables,
             plans: (0..=256).map(|_| OnceLock::new()).collect(),
             probe_always,
@@ -200,7 +202,8 @@ impl Probed {
         let buckets = self.buckets(query, plan);
         touch(buckets.iter().map(|b| {
             let filters = &self.tables[usize::from(b.table)].filters;
-            filters[b.start as usize] ^ filters[b.end as usize]
+            let [first, last] = filter::first_bytes(b.start as usize);
+            filters[first] ^ filters[last] ^ filters[b.end as usize]
         }));
         let mut near: Vec<(u8, u32)> = Vec::new();
         for bucket in &buckets {
@@ -240,13 +243,18 @@ impl Probed {
                 )
             })
             .collect();
+        // A row's heads span two or three lines: a head in each, the last
+        // included. (A row probed for the query's row chunk may be empty:
+        // its read is kept in bounds.)
         let heads_per_line = 64 / size_of::<u64>();
-        touch(
-            spans
-                .iter()
-                .flat_map(|&(_, start, end)| (start..end).step_by(heads_per_line))
-                .map(|p| self.heads[p as usize] as u8),
-        );
+        touch(spans.iter().flat_map(|&(_, start, end)| {
+            let (start, end) = (start as usize, end as usize);
+            let last = end.max(start + 1) - 1;
+            (start..end)
+                .step_by(heads_per_line)
+                .chain([last])
+                .map(|p| self.heads.get(p).map_or(0, |&head| head as u8))
+        }));
         let mut near: Vec<(u32, u32)> = Vec::new();
         for (row, start, end) in spans {
             let row_distance = (row ^ query_row).count_ones();
@@ -258,7 +266,10 @@ impl Probed {
                 }
             }
         }
-        touch(near.iter().map(|&(p, _)| self.rests[p as usize][0]));
+        touch(near.iter().map(|&(p, _)| {
+            let rest = &self.rests[p as usize];
+            rest[0] ^ rest[size_of::<Rest>() - 1]
+        }));
         let query_rest = rest_of(query);
         for (position, head_distance) in near {
             let distance =
@@ -271,7 +282,7 @@ impl Probed {
 
     /// The buckets the plan visits, with their bounds read.
     fn buckets(&self, query: &Pdq, plan: &Plan) -> Vec<Bucket> {
-        let mut buckets = Vec::new();
+        let mut buckets = Vec::with_capacity(self.bucket_count(plan));
         for c in 0..TABLES {
             let Some(threshold) = plan.tables[c] else {
                 continue;
@@ -295,6 +306,12 @@ impl Probed {
             bucket.end = offsets[bucket.key as usize + 1];
         }
         buckets
+    }
+
+    /// How many buckets the plan visits.
+    fn bucket_count(&self, plan: &Plan) -> usize {
+        let masks = |t: u32| plan::masks_within(self.shape.key_bits, t) as usize;
+        plan.tables.iter().flatten().map(|&t| masks(t)).sum()
     }
 
     /// Every hash, row by row.
@@ -337,17 +354,19 @@ impl Probed {
 }
 
 impl Table {
-    /// Chunk `c`'s table over the hashes in `order`: a counting sort of
-    /// their positions by the chunk's key.
-    fn build(hashes: &[Pdq], order: &[u32], c: usize, shape: Shape) -> Table {
-        let at = |p: usize| &hashes[order[p] as usize];
-        let split = |p: usize| shape.split(chunk_of(at(p), c));
+    /// Chunk `c`'s table over `hashes` (in row order, with their row
+    /// numbers): a counting sort of their positions by the chunk's key.
+    fn build(hashes: &[Pdq], row_numbers: &[u16], c: usize, shape: Shape) -> Table {
+        // The chunks in a column of their own: the sort reads them in its
+        // own order, and 4 bytes a hash stay in cache where 32 do not.
+        let chunks: Vec<u32> = hashes.iter().map(|hash| chunk_of(hash, c)).collect();
+        let split = |p: usize| shape.split(chunks[p]);
         let (offsets, by_key) =
-            counting_sort(order.len(), 1 << shape.key_bits, |p| split(p).0 as usize);
-        let mut filters = Vec::with_capacity(order.len() + filter::PADDING);
+            counting_sort(hashes.len(), 1 << shape.key_bits, |p| split(p).0 as usize);
+        let mut filters = Vec::with_capacity(hashes.len() + filter::PADDING);
         filters.extend(by_key.iter().map(|&p| split(p as usize).1));
         filters.extend([0; filter::PADDING]);
-        let rows = by_key.iter().map(|&p| row_of(at(p as usize))).collect();
+        let rows = by_key.iter().map(|&p| row_numbers[p as usize]).collect();
         Table {
             offsets,
             filters,
