@@ -1,6 +1,6 @@
 //! Which entries of a bucket keep a filter byte near the query's: eight
-//! bytes compared at once in one 64-bit word, so a bucket of sixteen
-//! entries costs two words' arithmetic and no branch per entry.
+//! bytes compared at once in one 64-bit word, so a bucket of up to 24
+//! entries costs three words' arithmetic and one branch.
 
 /// Bytes a filter array carries past its last entry, so that a bucket's
 /// first [`WORDS`] words can be read whole however short it is.
@@ -45,7 +45,8 @@ pub(super) fn for_each_near(
     visit: impl FnMut(usize),
 ) {
     // Most buckets a search visits must hold the query's filter exactly:
-    // a test of equality, compiled apart, costs a third of a bit count.
+    // a test of equality, compiled apart, takes four operations a word
+    // where counting bits takes a dozen.
     if limit == 0 {
         near_in::<true>(filters, start, end, Near::new(query, limit), visit);
     } else {
